@@ -1,0 +1,137 @@
+"""The one exception hierarchy of fstore-batch.
+
+Every error the library raises on purpose derives from :class:`FstoreError`. Constructors take
+structured fields and build the message, so a message always names *where* (file, key, table,
+row, column) and *what was expected*. Where a builtin fits, the error also inherits it
+(``ConfigError`` is a ``ValueError``), so ordinary ``except ValueError`` code keeps working.
+
+The CLI prints ``str(error)`` as one line and exits with ``error.exit_code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FstoreError(Exception):
+    """Root of every error raised by fstore-batch on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} (hint: {hint})")
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class ConfigError(FstoreError, ValueError):
+    """A config file, environment override or CLI override is missing or invalid."""
+
+    exit_code = 2
+
+
+class ConfigFileError(ConfigError):
+    """The config file is missing, unreadable or not valid YAML."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"config file {path}: {problem}")
+
+
+class ConfigValidationError(ConfigError):
+    """One or more keys have bad values; every problem is listed, not only the first."""
+
+    def __init__(self, source: str, problems: Sequence[tuple[str, object, str]]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        parts = [f"key '{key}': got {value!r}, expected {expected}" for key, value, expected in problems]
+        super().__init__(f"config {source}: " + "; ".join(parts))
+
+
+# --- sources (HBase) -------------------------------------------------------------------------
+
+
+class SourceError(FstoreError):
+    """Reading from a source system failed."""
+
+
+class HBaseUnavailableError(SourceError, ConnectionError):
+    """The HBase Thrift server cannot be reached."""
+
+    def __init__(self, host: str, port: int, cause: object, *, table: str | None = None,
+                 region: str | None = None) -> None:
+        self.host, self.port, self.table, self.region = host, port, table, region
+        where = f"HBase Thrift at {host}:{port}"
+        if table:
+            where += f" (table '{table}'" + (f", region {region}" if region else "") + ")"
+        super().__init__(f"{where} is unreachable: {cause}",
+                         hint="start it with `make hbase-up`, or check --hbase-host/--hbase-port")
+
+
+class HBaseTableError(SourceError, LookupError):
+    """An HBase table is missing or has an unexpected layout."""
+
+    def __init__(self, table: str, problem: str) -> None:
+        self.table = table
+        super().__init__(f"HBase table '{table}': {problem}")
+
+
+class DecodeError(SourceError, ValueError):
+    """Bytes that do not decode with the codec the config gives for them."""
+
+    def __init__(self, codec: str, raw: bytes, expected: str, *, column: str | None = None,
+                 row_key: bytes | None = None) -> None:
+        self.codec, self.raw, self.expected = codec, raw, expected
+        self.column, self.row_key = column, row_key
+        where = ""
+        if row_key is not None:
+            where += f"row {row_key!r} "
+        if column is not None:
+            where += f"column '{column}' "
+        preview = raw[:16].hex() + ("..." if len(raw) > 16 else "")
+        super().__init__(f"{where}cannot decode {len(raw)} bytes (0x{preview}) as {codec}: "
+                         f"expected {expected}".lstrip())
+
+
+# --- storage (Delta) -------------------------------------------------------------------------
+
+
+class StorageError(FstoreError):
+    """Reading or writing a Delta table failed."""
+
+
+class DeltaTableNotFoundError(StorageError, FileNotFoundError):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no Delta table at {path}")
+
+
+# --- runtime environment ---------------------------------------------------------------------
+
+
+class EnvironmentSetupError(FstoreError, RuntimeError):
+    """Java, Spark or the Delta jars are missing or unusable."""
+
+
+# --- joins and validation (used by later stages) ---------------------------------------------
+
+
+class JoinError(FstoreError, ValueError):
+    """Inputs to a point-in-time join are invalid."""
+
+
+class SchemaError(FstoreError, ValueError):
+    """A DataFrame lacks a column or has the wrong type for it."""
+
+    def __init__(self, dataset: str, column: str, expected: str, got: str | None = None) -> None:
+        self.dataset, self.column, self.expected, self.got = dataset, column, expected, got
+        msg = f"{dataset}: column '{column}' expected {expected}"
+        super().__init__(msg + (f", got {got}" if got is not None else ", but it is missing"))
+
+
+class ValidationFailed(FstoreError):
+    """A validation threshold was breached (skew, expectations)."""
+
+    exit_code = 3
