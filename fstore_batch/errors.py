@@ -67,7 +67,7 @@ class HBaseUnavailableError(SourceError, ConnectionError):
         if table:
             where += f" (table '{table}'" + (f", region {region}" if region else "") + ")"
         super().__init__(f"{where} is unreachable: {cause}",
-                         hint="start it with `make hbase-up`, or check --hbase-host/--hbase-port")
+                         hint="start it with `make hbase-up`, or set hbase.host/hbase.port in the config (--set hbase.port=...)")
 
 
 class HBaseTableError(SourceError, LookupError):

@@ -79,6 +79,8 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
         if isinstance(node, list):
             node = node[_list_index(node, key, path[: i + 1])]
             continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {'.'.join(path)}: '{'.'.join(path[:i])}' is not a mapping")
         nxt = node.get(key)
         if nxt is None:
             nxt = node[key] = {}

@@ -142,9 +142,9 @@ class FeatureTableSpec(StrictModel):
         for what, values in (("feature", feats), ("column", cols)):
             dup = sorted({v for v in values if values.count(v) > 1})
             if dup:
-                raise ValueError(f"duplicate {what} names {dup}")
+                raise ValueError(f"unique {what} names, got duplicates {dup}")
         if clash:
-            raise ValueError(f"features {sorted(clash)} have the same names as row-key parts")
+            raise ValueError(f"feature names distinct from row-key parts, got {sorted(clash)} in both")
         return self
 
     @property
@@ -216,7 +216,7 @@ class FeatureStoreConfig(StrictModel):
         names = [t.name for t in self.tables]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"duplicate table names {dup}")
+            raise ValueError(f"unique table names, got duplicates {dup}")
         return self
 
     def table(self, name: str) -> FeatureTableSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from typing import Any
@@ -10,6 +11,8 @@ from fstore_batch.config.models import KeyPartType, RowKeySpec
 from fstore_batch.errors import DecodeError
 
 _INT = {KeyPartType.INT64: ">q", KeyPartType.INT32: ">i"}
+_INT_BITS = {KeyPartType.INT64: 64, KeyPartType.INT32: 32}
+_DECIMAL = re.compile(r"-?[0-9]+")  # not int(): it also takes " 42", "4_2" and non-ASCII digits
 
 
 class RowKeyCodec:
@@ -49,10 +52,11 @@ class RowKeyCodec:
             if part.type is KeyPartType.STRING:
                 out.append(field)
                 continue
-            try:
-                out.append(int(field))
-            except ValueError:
-                raise DecodeError("row key", key, f"an integer for part '{part.name}', got {field!r}") from None
+            bits = _INT_BITS[part.type]
+            value = int(field) if _DECIMAL.fullmatch(field) else None
+            if value is None or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                raise DecodeError("row key", key, f"an {part.type.value} integer for part '{part.name}', got {field!r}")
+            out.append(value)
         return tuple(out)
 
     def _decode_binary(self, key: bytes, body: bytes) -> tuple[Any, ...]:
@@ -90,7 +94,11 @@ class RowKeyCodec:
         if len(values) != len(self.spec.parts):
             raise ValueError(f"expected {len(self.spec.parts)} key values, got {len(values)}")
         if self.spec.separator is not None:
-            body = self.spec.separator.join(str(v) for v in values).encode("utf-8")
+            texts = [str(v) for v in values]
+            for part, text in zip(self.spec.parts[:-1], texts):
+                if self.spec.separator in text:
+                    raise ValueError(f"key part '{part.name}' contains the separator {self.spec.separator!r}: {text!r}")
+            body = self.spec.separator.join(texts).encode("utf-8")
         else:
             chunks = []
             for part, v in zip(self.spec.parts, values):

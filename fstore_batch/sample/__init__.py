@@ -1,0 +1,1 @@
+"""Deterministic sample data: generator (pure numpy) and writer (HBase + Parquet)."""
