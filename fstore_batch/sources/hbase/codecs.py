@@ -70,7 +70,7 @@ def encode(codec: Codec, value: Any, dim: int | None = None) -> bytes:
     if codec is Codec.BOOL:
         return b"\xff" if value else b"\x00"
     if codec is Codec.JSON:
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
     if codec is Codec.VECTOR_F32:
         arr = np.asarray(value, dtype=_BE_F32)
         if arr.ndim != 1 or (dim is not None and arr.shape[0] != dim):

@@ -1,0 +1,71 @@
+# fstore-batch: every set-up step a fresh machine needs, in order. `make demo` and `make test`
+# install what is missing (system packages, venv, jars, HBase) and are safe to re-run.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HBASECTL := stack/hbase/hbasectl
+M2 := $(CURDIR)/.cache/m2
+SPARK_JARS := .cache/spark-jars
+export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
+export PYSPARK_PYTHON := $(CURDIR)/$(PY)
+PYTEST_ARGS ?=
+
+.PHONY: help sysdeps install jars hbase-up hbase-down hbase-status sample demo test unit lint clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+sysdeps:  ## Java 17 and Maven (Debian packages) if missing
+	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	  echo "installing openjdk-17-jdk-headless and maven"; \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,notebooks]'
+	touch $@
+
+install: $(VENV)/.installed  ## Python virtualenv with pinned packages (constraints.txt)
+
+$(SPARK_JARS)/.stamp: stack/spark/pom.xml
+	rm -rf $(SPARK_JARS)
+	mvn -q -B -f stack/spark/pom.xml -Dmaven.repo.local=$(M2) package
+	touch $@
+
+jars: sysdeps $(SPARK_JARS)/.stamp  ## Delta jars into .cache/spark-jars (once; offline afterwards)
+	@$(HBASECTL) fetch
+
+hbase-up: sysdeps install jars  ## start standalone HBase 2.6 + thrift on 127.0.0.1 (idempotent)
+	@$(HBASECTL) up
+
+hbase-down:  ## stop HBase
+	@$(HBASECTL) down
+
+hbase-status:  ## is HBase up and answering?
+	@$(HBASECTL) status
+
+sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
+	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
+
+demo: hbase-up  ## the end-to-end demo on built-in sample data
+	$(VENV)/bin/fstore-batch doctor --skip-spark
+	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
+	$(VENV)/bin/fstore-batch inspect --rows 2
+
+test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on failure)
+	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
+	trap '[ $$started = 1 ] && $(HBASECTL) down' EXIT; \
+	$(HBASECTL) up && $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: install jars  ## tests that need no HBase
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check fstore_batch jobs tests benchmarks
+
+clean:  ## remove local data (keeps caches and the venv)
+	-$(HBASECTL) down
+	rm -rf .data spark-warehouse metastore_db derby.log
