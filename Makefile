@@ -63,8 +63,8 @@ test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on 
 unit: install jars  ## tests that need no HBase
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-lint: install
-	$(VENV)/bin/ruff check fstore_batch jobs tests benchmarks
+lint: install  ## ruff over the code and tests
+	$(VENV)/bin/ruff check .
 
 clean:  ## remove local data (keeps caches and the venv)
 	-$(HBASECTL) down

@@ -72,7 +72,7 @@ def check_spark(config: FeatureStoreConfig | None) -> Check:
             spark.range(3).write.format("delta").save(tmp + "/t")
             n = spark.read.format("delta").load(tmp + "/t").count()
         return Check("spark + delta", n == 3, f"Spark {spark.version} ({spark.sparkContext.master}) wrote and read a Delta table")
-    except Exception as e:  # report whatever broke, with the fix
+    except Exception as e:  # noqa: BLE001 - report whatever broke, with the fix
         return Check("spark + delta", False, f"{type(e).__name__}: {str(e).splitlines()[0]}",
                      "check `make jars` and JAVA_HOME; run with --debug for the traceback")
 
@@ -82,7 +82,7 @@ def check_hbase(hbase: HBaseConfig) -> Check:
 
     try:
         return Check("hbase thrift", True, probe(hbase))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any failure means HBase is not usable
         return Check("hbase thrift", False, f"{hbase.host}:{hbase.port} unreachable ({type(e).__name__}: {e})",
                      "start it with `make hbase-up` (or fix hbase.host/hbase.port in the config)")
 

@@ -20,7 +20,7 @@ few users and items dominate, as in production traffic. The data set has:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -60,7 +60,7 @@ SIZES = {
 class SampleSpec:
     size: SampleSize
     seed: int = 7
-    start: datetime = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    start: datetime = datetime(2026, 10, 1, tzinfo=UTC)
     days: int = 30
     zipf_alpha: float = 1.1
     max_profile_versions: int = 10

@@ -50,3 +50,11 @@ def test_help_lists_every_verb():
     assert proc.returncode == 0
     for verb in ("doctor", "sample", "inspect"):
         assert verb in proc.stdout
+
+
+def test_doctor_spark_check_round_trips_a_delta_table(spark):
+    from fstore_batch.doctor import check_spark
+
+    check = check_spark(None)
+    assert check.ok, check.detail
+    assert "wrote and read a Delta table" in check.detail

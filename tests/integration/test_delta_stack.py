@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
 from pyspark.testing import assertDataFrameEqual
@@ -14,7 +14,7 @@ def test_write_append_read_and_time_travel(spark, tmp_path):
     v0 = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
     v0.write.format("delta").save(path)
     time.sleep(1.1)  # commit timestamps have millisecond precision; keep the versions apart
-    between = datetime.now(timezone.utc)
+    between = datetime.now(UTC)
     time.sleep(1.1)
     spark.createDataFrame([(3, "c")], "id long, v string").write.format("delta").mode("append").save(path)
 

@@ -54,7 +54,7 @@ def test_cells_keep_their_timestamps_and_versions(hbase, sample_config, seeded):
 
 
 def test_label_log_is_written_as_parquet(seeded):
-    data, _, labels = seeded
+    _, _, labels = seeded
     table = pq.read_table(labels)
     assert table.num_rows == SPEC.size.impressions
     assert {"request_id", "user_id", "item_id", "event_ts", "label", "date"} <= set(table.column_names)

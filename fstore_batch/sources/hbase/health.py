@@ -21,7 +21,11 @@ def probe(cfg: HBaseConfig) -> str:
     """Round-trip one cell through HBase; return a one-line summary or raise."""
     with hbase_connection(cfg) as conn:
         if PROBE_TABLE.encode() not in conn.tables():
-            conn.create_table(PROBE_TABLE, {"f": dict(max_versions=1)})
+            try:
+                conn.create_table(PROBE_TABLE, {"f": {"max_versions": 1}})
+            except Exception:  # a concurrent probe created it first (AlreadyExists)
+                if PROBE_TABLE.encode() not in conn.tables():
+                    raise
         table = conn.table(PROBE_TABLE)
         value = str(time.time_ns()).encode()
         table.put(b"probe", {b"f:v": value})
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"HBase probe failed: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # thrift IOError from a half-started server, etc.
+    except Exception as e:  # noqa: BLE001 - thrift IOError from a half-started server, etc.
         if not args.quiet:
             print(f"HBase probe failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
