@@ -95,6 +95,73 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from fstore_batch.session import build_session
+    from fstore_batch.storage.delta.snapshot import run_snapshot
+    from fstore_batch.timeutil import parse_time_ms
+
+    cfg = _load(args)
+    as_of_ms = parse_time_ms(args.as_of)
+    tables = args.table or [t.name for t in cfg.tables]
+    for name in tables:
+        cfg.table(name)  # fail on an unknown table before starting Spark
+    spark = build_session(cfg.spark)
+    results = []
+    for name in tables:
+        log.info("snapshot %s as of %s%s", name, args.as_of, " (full re-read)" if args.full else "")
+        m = run_snapshot(spark, cfg, name, as_of_ms, full=args.full)
+        log.info("snapshot %s: %s", name, json.dumps(m, default=str))
+        results.append(m)
+    total_cells = sum(m["cells"] for m in results)
+    seconds = sum(m["seconds"] for m in results)
+    emit_metrics("snapshot", {
+        "tables": {m["table"]: {k: m.get(k) for k in ("mode", "version", "rows", "cells", "bytes", "quarantined",
+                                                       "regions", "seconds")} for m in results},
+        "rows": sum(m["rows"] for m in results), "cells": total_cells,
+        "bytes": sum(m["bytes"] for m in results), "quarantined": sum(m["quarantined"] for m in results),
+        "regions": sum(m["regions"] for m in results), "seconds": round(seconds, 3),
+        "cells_per_second": round(total_cells / seconds) if seconds else None,
+    })
+    return 0
+
+
+def _table_path(cfg: Any, name_or_path: str) -> tuple[str, Any]:
+    """A config table name -> (its Delta path, its spec); anything else is taken as a path."""
+    for t in cfg.tables:
+        if name_or_path == t.name:
+            return cfg.storage.table_path(t.name), t
+    return name_or_path, None
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from fstore_batch.session import build_session
+    from fstore_batch.storage.delta.catalog import format_versions, snapshot_history
+
+    cfg = _load(args)
+    path, _ = _table_path(cfg, args.delta_table)
+    spark = build_session(cfg.spark)
+    infos = snapshot_history(spark, path)
+    print(f"{path}:")
+    print(format_versions(infos))
+    emit_metrics("versions", {"path": path, "snapshots": len(infos),
+                              "latest_version": infos[-1].version if infos else None})
+    return 0
+
+
+def cmd_maintain(args: argparse.Namespace) -> int:
+    from fstore_batch.config.models import MaintenanceSpec
+    from fstore_batch.session import build_session
+    from fstore_batch.storage.delta.maintenance import maintain
+
+    cfg = _load(args)
+    path, spec = _table_path(cfg, args.delta_table)
+    spark = build_session(cfg.spark)
+    m = maintain(spark, path, spec.maintenance if spec else MaintenanceSpec(),
+                 optimize=not args.no_optimize, vacuum=not args.no_vacuum)
+    emit_metrics("maintain", m)
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -132,6 +199,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", help="one table (default: all in the config)")
     p.add_argument("--rows", type=int, default=3, help="decoded rows to show per table (default 3)")
     p.set_defaults(handler=cmd_inspect)
+
+    p = sub.add_parser("snapshot", help="snapshot HBase feature tables into versioned Delta tables",
+                       description="Reads each table region-parallel on Spark executors and appends the cells "
+                                   "with since < ts <= as-of as one Delta commit (initial run: all cells <= as-of).")
+    _config_args(p)
+    p.add_argument("--table", action="append", metavar="NAME",
+                   help="feature table from the config (repeatable; default: every table)")
+    p.add_argument("--as-of", default="now-1m",
+                   help="snapshot time: ISO 8601 with zone, epoch ms, or now[-N(s|m|h|d)]; cells with "
+                        "timestamp <= as-of are included (default now-1m, leaving in-flight writes to the next run)")
+    p.add_argument("--full", action="store_true",
+                   help="re-read every cell <= as-of and add what the Delta table lacks (backfill)")
+    p.set_defaults(handler=cmd_snapshot)
+
+    p = sub.add_parser("versions", help="snapshot history of a Delta feature table (from its commit log)")
+    _config_args(p)
+    p.add_argument("delta_table", help="a table name from the config, or a Delta table path")
+    p.set_defaults(handler=cmd_versions)
+
+    p = sub.add_parser("maintain", help="OPTIMIZE (Z-order by entity key) and VACUUM a Delta feature table",
+                       description="Applies the table's maintenance settings from the config: Z-order columns, "
+                                   "VACUUM retention hours and log retention days.")
+    _config_args(p)
+    p.add_argument("delta_table", help="a table name from the config, or a Delta table path")
+    p.add_argument("--no-optimize", action="store_true", help="skip compaction")
+    p.add_argument("--no-vacuum", action="store_true", help="skip VACUUM")
+    p.set_defaults(handler=cmd_maintain)
     return parser
 
 

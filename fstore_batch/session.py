@@ -9,6 +9,7 @@ spark-submit was given; this module never overrides them.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -60,6 +61,10 @@ def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None
     settings = {**DEFAULT_CONF, **cfg.conf, **(conf or {}), **DELTA_CONF}
     if not launched_by_spark_submit():
         builder = builder.master(cfg.master)
+        # Local Python workers (UDFs, the HBase data source's planner and readers) run this
+        # interpreter, whose environment has happybase and pyarrow. The JVM reads it from the
+        # environment it inherits; on a cluster, spark-submit's own settings decide.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         jars = ",".join(str(j) for j in delta_jars())
         existing = settings.get("spark.jars")
         settings["spark.jars"] = f"{existing},{jars}" if existing else jars

@@ -32,6 +32,10 @@ StoragePath = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z][A-Za-z0-9+
 """A local path or URI (``s3a://bucket/prefix``, ``file:///...``); no whitespace or quotes."""
 
 
+RESERVED_COLUMNS = frozenset({"event_ts", "snapshot_id"})
+"""Columns every offline feature table has; features and key parts cannot take these names."""
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -140,6 +144,8 @@ class FeatureTableSpec(StrictModel):
     max_versions: int = Field(default=1, ge=1, le=1000, description="versions kept by the HBase column family")
     ttl: timedelta | None = Field(default=None, description="feature TTL for point-in-time joins")
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
+    max_bad_fraction: float = Field(default=0.01, ge=0.0, le=1.0,
+                                    description="fail the snapshot when more than this fraction of cells is quarantined")
 
     @model_validator(mode="after")
     def _unique_names(self) -> FeatureTableSpec:
@@ -181,6 +187,8 @@ class HBaseConfig(StrictModel):
     transport: HBaseTransport = HBaseTransport.BUFFERED
     protocol: HBaseProtocol = HBaseProtocol.BINARY
     scan_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    max_retries: int = Field(default=5, ge=0, le=100, description="reconnects per region before failing")
+    retry_backoff_ms: int = Field(default=500, ge=0, description="first backoff; doubles per retry")
     table_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+$")
 
 

@@ -1,0 +1,146 @@
+"""Region scans on executors: one happybase connection per region, retries that resume.
+
+HBase's thrift1 scans return the latest version of each column (the server's ``Scan`` keeps its
+default of one version), with ``timestamp`` as an exclusive upper bound. So a scan as of ``T`` asks
+for ``timestamp = T + 1`` and sees, per column, the newest cell with ``ts <= T``. Tables with
+history then fetch the older versions of the cells that changed after ``since`` with ``getVerTs``
+(happybase ``Table.cells``), one call per changed (row, column).
+
+A dropped connection or a timeout reconnects with exponential backoff and resumes the region just
+after the last row it finished, so each row is read exactly once. After ``max_retries`` failed
+reconnects the scan raises :class:`HBaseUnavailableError` naming the table and region.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import happybase
+
+from fstore_batch.config.models import HBaseConfig
+from fstore_batch.errors import HBaseUnavailableError
+from fstore_batch.sources.hbase.connection import TRANSPORT_ERRORS, open_connection
+
+log = logging.getLogger(__name__)
+
+# Worth a reconnect: broken sockets and timeouts, and server-side IOErrors (region moving, etc.).
+from Hbase_thrift import IOError as ThriftServerIOError  # noqa: E402  (module registered by happybase)
+
+RETRYABLE = (*TRANSPORT_ERRORS, ThriftServerIOError)
+
+Cell = tuple[bytes, int]
+"""``(value, timestamp_ms)``"""
+ScannedRow = tuple[bytes, dict[bytes, list[Cell]]]
+"""``(row_key, {column: [cells, newest first]})``"""
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region's key range ``[start, end)``; ``b""`` is an open end."""
+
+    index: int
+    start: bytes
+    end: bytes
+
+    def describe(self) -> str:
+        return f"#{self.index} [{self.start.hex() or '-inf'}, {self.end.hex() or '+inf'})"
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    table: str
+    columns: list[bytes]
+    as_of_ms: int
+    since_ms: int | None = None
+    history: bool = False
+    max_versions: int = 1
+
+
+class RegionScanner:
+    """Reads one region with retries; yields rows whose cells are ``since < ts <= as_of``."""
+
+    def __init__(self, hbase: HBaseConfig, spec: ScanSpec, region: Region,
+                 *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.hbase, self.spec, self.region = hbase, spec, region
+        self._sleep = sleep
+        self._conn: happybase.Connection | None = None
+        self.retries = 0
+
+    def rows(self) -> Iterator[ScannedRow]:
+        resume_after: bytes | None = None
+        while True:
+            try:
+                for row_key, cells in self._scan_from(resume_after):
+                    yield row_key, cells
+                    resume_after = row_key
+                return
+            except RETRYABLE as e:
+                self._reconnect_after(e)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _table(self) -> happybase.Table:
+        if self._conn is None:
+            self._conn = open_connection(self.hbase, table=self.spec.table)
+        return self._conn.table(self.spec.table)
+
+    def _scan_from(self, resume_after: bytes | None) -> Iterator[ScannedRow]:
+        start = self.region.start if resume_after is None else resume_after + b"\x00"
+        table = self._table()
+        scanner = table.scan(
+            row_start=start or None,
+            row_stop=self.region.end or None,
+            columns=self.spec.columns,
+            timestamp=self.spec.as_of_ms + 1,
+            include_timestamp=True,
+            batch_size=self.hbase.scan_batch_size,
+        )
+        since = self.spec.since_ms
+        for row_key, data in scanner:
+            cells: dict[bytes, list[Cell]] = {}
+            for column, (value, ts) in data.items():
+                if since is not None and ts <= since:
+                    continue  # unchanged since the previous snapshot (and so are its older versions)
+                if self.spec.history and self.spec.max_versions > 1:
+                    cells[column] = self._versions(table, row_key, column)
+                else:
+                    cells[column] = [(value, ts)]
+            if cells:
+                yield row_key, cells
+
+    def _versions(self, table: happybase.Table, row_key: bytes, column: bytes) -> list[Cell]:
+        versions = table.cells(row_key, column, versions=self.spec.max_versions,
+                               timestamp=self.spec.as_of_ms + 1, include_timestamp=True)
+        since = self.spec.since_ms
+        return [(v, ts) for v, ts in versions if since is None or ts > since]
+
+    def _reconnect_after(self, error: BaseException) -> None:
+        self.close()
+        if self.retries >= self.hbase.max_retries:
+            raise HBaseUnavailableError(self.hbase.host, self.hbase.port,
+                                        f"{error!r} (gave up after {self.retries} retries)",
+                                        table=self.spec.table, region=self.region.describe()) from error
+        delay = self.hbase.retry_backoff_ms / 1000 * (2 ** self.retries)
+        self.retries += 1
+        log.warning("table %s region %s: %r; retry %d/%d in %.1fs", self.spec.table, self.region.describe(),
+                    error, self.retries, self.hbase.max_retries, delay)
+        self._sleep(delay)
+
+
+def list_region_ranges(hbase: HBaseConfig, table: str) -> list[Region]:
+    """The table's regions in key order (driver side: only boundaries cross the wire)."""
+    from fstore_batch.sources.hbase.admin import list_regions
+
+    conn = open_connection(hbase, table=table)
+    try:
+        return [Region(i, start, end) for i, (start, end) in enumerate(list_regions(conn, table))]
+    finally:
+        conn.close()
