@@ -95,6 +95,17 @@ class DecodeError(SourceError, ValueError):
                          f"expected {expected}".lstrip())
 
 
+class ExecutorError(FstoreError):
+    """A library error raised inside a Spark task, carried back to the driver as text.
+
+    ``kind`` is the class name raised on the executor (e.g. ``HBaseUnavailableError``).
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
 # --- storage (Delta) -------------------------------------------------------------------------
 
 

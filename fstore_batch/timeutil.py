@@ -28,7 +28,7 @@ def parse_time_ms(text: str, *, what: str = "--as-of", now_ms: int | None = None
     if s.isdigit():
         return int(s)
     try:
-        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(s)
     except ValueError:
         raise ConfigError(f"{what} {text!r}: expected ISO 8601 with a zone (2026-10-31T00:00:00Z), "
                           "epoch milliseconds, or now[-N(s|m|h|d)]") from None

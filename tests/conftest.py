@@ -6,6 +6,7 @@ it fails; it never skips.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from fstore_batch.config import FeatureStoreConfig, HBaseConfig, SparkConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")  # pandas-on-Spark (used by assertDataFrameEqual) asks for it
 SAMPLE_CONFIG = ROOT / "conf" / "sample.yaml"
 
 

@@ -68,8 +68,7 @@ class HBaseRegionReader(DataSourceReader):
         regions = list_region_ranges(self.hbase, self.spec.hbase_table)
         return [RegionPartition(r, len(regions)) for r in regions]
 
-    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
-        assert isinstance(partition, RegionPartition)  # noqa: S101 - Spark hands back our own partitions
+    def read(self, partition: RegionPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
         started = time.monotonic()
         scanner = RegionScanner(self.hbase, self.scan, partition.region)
         batcher = WideRowBatcher(self.spec)
@@ -87,11 +86,14 @@ def _progress(fields: dict[str, object]) -> None:
     print(json.dumps({"logger": "fstore_batch.snapshot", **fields}, default=str), file=sys.stderr, flush=True)
 
 
-def register(spark) -> None:  # noqa: ANN001 - SparkSession; kept import-light for executors
-    spark.dataSource.register(HBaseFeatureSource)
+def register(spark) -> None:
+    """Register the data source with ``spark`` (once per session)."""
+    if not getattr(spark, "_fstore_hbase_registered", False):
+        spark.dataSource.register(HBaseFeatureSource)
+        spark._fstore_hbase_registered = True
 
 
-def hbase_reader(spark, spec: FeatureTableSpec, hbase: HBaseConfig, *, as_of_ms: int,  # noqa: ANN001
+def hbase_reader(spark, spec: FeatureTableSpec, hbase: HBaseConfig, *, as_of_ms: int,
                  since_ms: int | None = None):
     """A DataFrame over ``spec``'s HBase table: cells with ``since < ts <= as_of``, one partition per region."""
     register(spark)

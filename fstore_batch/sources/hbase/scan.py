@@ -27,7 +27,7 @@ from fstore_batch.sources.hbase.connection import TRANSPORT_ERRORS, open_connect
 log = logging.getLogger(__name__)
 
 # Worth a reconnect: broken sockets and timeouts, and server-side IOErrors (region moving, etc.).
-from Hbase_thrift import IOError as ThriftServerIOError  # noqa: E402  (module registered by happybase)
+from Hbase_thrift import IOError as ThriftServerIOError  # registered by happybase on import
 
 RETRYABLE = (*TRANSPORT_ERRORS, ThriftServerIOError)
 

@@ -67,8 +67,8 @@ def _set_retention_properties(spark: SparkSession, path: str, spec: MaintenanceS
 
 def _data_files(spark: SparkSession, path: str) -> int:
     """Parquet files physically present under the table (what VACUUM removes), via Hadoop FS."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop FileSystem has no Python API
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    jvm = spark.sparkContext._jvm  # Hadoop FileSystem has no Python API
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(conf)
     files = fs.listFiles(hpath, True)

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig, FeatureTableSpec
 from fstore_batch.errors import ValidationFailed
+from fstore_batch.session import executor_error
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.schema import feature_schema
 from fstore_batch.storage.delta.catalog import SnapshotInfo, latest_snapshot, snapshot_metadata
@@ -90,7 +91,10 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
     regions = source.rdd.getNumPartitions()
     source = source.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = _source_counts(source)  # the one pass over HBase; every failure surfaces here
+        try:
+            counts = _source_counts(source)  # the one pass over HBase; every failure surfaces here
+        except Exception as e:
+            raise (executor_error(e) or e) from e
         _check_bad_fraction(plan, counts, source)
         rows = _feature_rows(source, plan)
         if plan.mode == "full":
