@@ -35,6 +35,8 @@ DEFAULT_CONF = {
 # Local mode only: Spark's defaults assume a cluster. VACUUM's file listing, for one, fans out
 # into 10,000 tasks by default, which takes a minute on a laptop for a ten-file table.
 LOCAL_DEFAULTS = {
+    "spark.driver.bindAddress": "127.0.0.1",  # listen on loopback only
+    "spark.driver.host": "127.0.0.1",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
     "spark.databricks.delta.snapshotPartitions": "4",
 }

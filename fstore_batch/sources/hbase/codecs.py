@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from fstore_batch.config.models import Codec
 from fstore_batch.errors import DecodeError
@@ -79,3 +80,82 @@ def encode(codec: Codec, value: Any, dim: int | None = None) -> bytes:
     if codec is Codec.INT64_LIST:
         return np.asarray(value, dtype=_BE_I64).tobytes()
     raise ValueError(f"unknown codec {codec!r}")  # pragma: no cover
+
+
+# --- batch decoding -----------------------------------------------------------------------------
+
+_NP_FIXED = {Codec.INT64: (">i8", "<i8", 8), Codec.INT32: (">i4", "<i4", 4),
+             Codec.FLOAT32: (">f4", "<f4", 4), Codec.FLOAT64: (">f8", "<f8", 8)}
+_EXPECTED_FIXED = {c: f"exactly {n} bytes" for c, (_, _, n) in _NP_FIXED.items()}
+
+
+def decode_many(codec: Codec, raws: list[bytes], dim: int | None = None) -> tuple[pa.Array, dict[int, str]]:
+    """Decode a batch of cells of one codec at once (numpy/Arrow, not a Python loop per cell).
+
+    Returns the decoded values as an Arrow array with one slot per input (null where a cell is
+    bad) and ``{position: expected}`` for the cells that do not decode. Agrees with :func:`decode`
+    cell for cell; it is only faster.
+    """
+    n = len(raws)
+    lens = np.fromiter(map(len, raws), dtype=np.int64, count=n)
+    if codec in _NP_FIXED:
+        be, le, size = _NP_FIXED[codec]
+        good = lens == size
+        return _fixed(raws, good, be, le), _bad_positions(good, _EXPECTED_FIXED[codec])
+    if codec is Codec.BOOL:
+        good = lens == 1
+        first = np.frombuffer(b"".join(r for r, g in zip(raws, good) if g), dtype=np.uint8)
+        ok_byte = np.isin(first, (0, 1, 0xFF))
+        good[np.flatnonzero(good)[~ok_byte]] = False
+        values = np.zeros(n, dtype=bool)
+        values[good] = first[ok_byte] != 0
+        return pa.array(values, mask=~good), _bad_positions(good, "1 byte, 0x00 (false) or 0xff/0x01 (true)")
+    if codec is Codec.VECTOR_F32:
+        good = lens == 4 * (dim or 0)
+        flat = _concat(raws, good, ">f4", "<f4")
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum(np.where(good, dim or 0, 0))
+        arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float32()), mask=pa.array(~good))
+        return arr, _bad_positions(good, f"{dim} float32 values ({4 * (dim or 0)} bytes)")
+    if codec is Codec.INT64_LIST:
+        good = lens % 8 == 0
+        flat = _concat(raws, good, ">i8", "<i8")
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        offsets[1:] = np.cumsum(np.where(good, lens // 8, 0))
+        arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.int64()), mask=pa.array(~good))
+        return arr, _bad_positions(good, "a multiple of 8 bytes (big-endian int64s)")
+    if codec is Codec.STRING:
+        binary = pa.array(raws, type=pa.binary())
+        try:
+            return binary.cast(pa.string()), {}
+        except pa.ArrowInvalid:  # some cell is not UTF-8: find which, one by one
+            pass
+    # Strings with bad UTF-8, and JSON: per cell (the slow path, rare or small).
+    values: list[Any] = []
+    bad: dict[int, str] = {}
+    for i, raw in enumerate(raws):
+        try:
+            v = decode(codec, raw, dim)
+            values.append(json.dumps(v, sort_keys=True, separators=(",", ":")) if codec is Codec.JSON else v)
+        except DecodeError as e:
+            values.append(None)
+            bad[i] = e.expected
+    return pa.array(values, type=pa.string()), bad
+
+
+def _concat(raws: list[bytes], good: np.ndarray, be: str, le: str) -> np.ndarray:
+    buf = b"".join(r for r, g in zip(raws, good) if g) if not good.all() else b"".join(raws)
+    return np.frombuffer(buf, dtype=be).astype(le)
+
+
+def _fixed(raws: list[bytes], good: np.ndarray, be: str, le: str) -> pa.Array:
+    compact = _concat(raws, good, be, le)
+    if good.all():
+        return pa.array(compact)
+    full = np.zeros(len(raws), dtype=le)
+    full[good] = compact
+    return pa.array(full, mask=~good)
+
+
+def _bad_positions(good: np.ndarray, expected: str) -> dict[int, str]:
+    return {int(i): expected for i in np.flatnonzero(~good)}

@@ -52,7 +52,7 @@ class Region:
 @dataclass(frozen=True)
 class ScanSpec:
     table: str
-    columns: list[bytes]
+    columns: list[bytes]  # families (b"f") or family:qualifier columns to fetch
     as_of_ms: int
     since_ms: int | None = None
     history: bool = False

@@ -1,0 +1,148 @@
+"""Snapshot throughput beside the floor: a raw happybase scan of the same regions.
+
+    .venv/bin/python benchmarks/snapshot.py [--rows 125000] [--regions 8] [--repeat 2]
+
+Builds (once; reused when present with the same shape) an HBase table of rows x 8 columns
+(1,000,000 cells by default) pre-split into ``--regions`` regions, then times, in one process:
+
+* raw: every region scanned by plain happybase (no decoding), ``parallelism`` regions at a time
+  in separate processes - the floor any Thrift reader pays;
+* snapshot: ``run_snapshot`` end to end (region-parallel scan on Spark executors, decoding,
+  quarantine check, one Delta commit) on ``local[parallelism]``.
+
+Prints cells/s for both and the ratio snapshot/raw (target >= 0.7). Needs `make hbase-up`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from fstore_batch.config import FeatureStoreConfig, FeatureTableSpec, HBaseConfig, SparkConfig
+from fstore_batch.sample.generator import TableCells
+from fstore_batch.sample.writer import write_table
+from fstore_batch.session import build_session
+from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_table_layout
+from fstore_batch.sources.hbase.connection import hbase_connection
+from fstore_batch.sources.hbase.scan import list_region_ranges
+from fstore_batch.storage.delta.snapshot import run_snapshot
+
+TABLE = "bench_snapshot"
+COLUMNS = [
+    {"column": "f:clicks", "feature": "clicks", "codec": "int64"},
+    {"column": "f:age", "feature": "age", "codec": "int32"},
+    {"column": "f:ctr", "feature": "ctr", "codec": "float32"},
+    {"column": "f:ltv", "feature": "ltv", "codec": "float64"},
+    {"column": "f:country", "feature": "country", "codec": "string"},
+    {"column": "f:premium", "feature": "premium", "codec": "bool"},
+    {"column": "f:emb", "feature": "emb", "codec": "vector_f32", "dim": 16},
+    {"column": "f:recent", "feature": "recent", "codec": "int64_list"},
+]
+
+
+def spec_for(regions: int) -> FeatureTableSpec:
+    return FeatureTableSpec.model_validate({
+        "name": "bench_snapshot", "hbase_table": TABLE, "columns": COLUMNS,
+        "row_key": {"salt": {"buckets": regions}, "parts": [{"name": "user_id", "type": "int64"}]},
+    })
+
+
+def populate(hbase: HBaseConfig, spec: FeatureTableSpec, rows: int) -> None:
+    with hbase_connection(hbase) as conn:
+        if TABLE.encode() in conn.tables():
+            t = conn.table(TABLE)
+            if len(t.regions()) == spec.row_key.salt.buckets and _count(t, rows) == rows:
+                print(f"reusing {TABLE}: {rows} rows x {len(COLUMNS)} columns")
+                return
+    rng = np.random.default_rng(1)
+    cells = TableCells()
+    countries = ["US", "DE", "IN", "BR"]
+    for uid in range(1, rows + 1):
+        cells.add((uid,), 1_790_000_000_000 + uid, **{
+            "f:clicks": int(rng.integers(0, 1000)), "f:age": int(rng.integers(18, 80)),
+            "f:ctr": float(rng.random()), "f:ltv": float(rng.gamma(2, 10)), "f:country": countries[uid % 4],
+            "f:premium": bool(uid % 3 == 0), "f:emb": rng.standard_normal(16).astype(np.float32),
+            "f:recent": rng.integers(1, 10**6, 5).tolist()})
+    create_presplit_tables([feature_table_layout(spec)])
+    started = time.monotonic()
+    stats = write_table(hbase, spec, cells)
+    print(f"wrote {stats['cells']} cells in {time.monotonic() - started:.1f}s")
+
+
+def _count(table, expected: int) -> int:
+    n = 0
+    for _ in table.scan(filter=b"FirstKeyOnlyFilter() AND KeyOnlyFilter()", batch_size=10_000):
+        n += 1
+        if n > expected:
+            break
+    return n
+
+
+def _raw_scan(args: tuple[dict, str, bytes, bytes]) -> tuple[int, int]:
+    hbase_json, table, start, end = args
+    hbase = HBaseConfig.model_validate(hbase_json)
+    cells = nbytes = 0
+    with hbase_connection(hbase) as conn:
+        for _, data in conn.table(table).scan(row_start=start or None, row_stop=end or None,
+                                              include_timestamp=True, batch_size=hbase.scan_batch_size):
+            cells += len(data)
+            nbytes += sum(len(v) for v, _ in data.values())
+    return cells, nbytes
+
+
+def raw_scan(hbase: HBaseConfig, parallelism: int) -> tuple[int, float]:
+    regions = list_region_ranges(hbase, TABLE)
+    started = time.monotonic()
+    with ProcessPoolExecutor(parallelism) as pool:
+        results = list(pool.map(_raw_scan, [(hbase.model_dump(), TABLE, r.start, r.end) for r in regions]))
+    return sum(c for c, _ in results), time.monotonic() - started
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=125_000, help="rows (x 8 columns = cells)")
+    p.add_argument("--regions", type=int, default=8)
+    p.add_argument("--parallelism", type=int, default=2, help="concurrent regions (local[N] for Spark)")
+    p.add_argument("--repeat", type=int, default=2, help="runs of each; the best is reported")
+    p.add_argument("--batch-size", type=int, default=1000, help="rows per scanner round trip (both sides)")
+    args = p.parse_args()
+
+    hbase = HBaseConfig(scan_batch_size=args.batch_size)
+    spec = spec_for(args.regions)
+    populate(hbase, spec, args.rows)
+    spark = build_session(SparkConfig(master=f"local[{args.parallelism}]",
+                                      conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"}))
+    spark.sparkContext.setLogLevel("ERROR")
+    raw_best = snap_best = float("inf")
+    cells = 0
+    for i in range(args.repeat):
+        n, secs = raw_scan(hbase, args.parallelism)
+        raw_best = min(raw_best, secs)
+        root = tempfile.mkdtemp(prefix="bench-snapshot-")
+        try:
+            cfg = FeatureStoreConfig(hbase=hbase, storage={"root": root}, tables=[spec])
+            started = time.monotonic()
+            m = run_snapshot(spark, cfg, spec.name, 1_800_000_000_000)
+            snap_best = min(snap_best, time.monotonic() - started)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        cells = m["cells"]
+        assert n == cells, f"raw scan saw {n} cells, snapshot {cells}"
+        print(f"run {i + 1}: raw {secs:.2f}s, snapshot {m['seconds']:.2f}s ({m['rows']} rows, {m['regions']} regions)")
+    result = {
+        "cells": cells, "regions": args.regions, "parallelism": args.parallelism,
+        "raw_scan_s": round(raw_best, 2), "raw_cells_per_s": round(cells / raw_best),
+        "snapshot_s": round(snap_best, 2), "snapshot_cells_per_s": round(cells / snap_best),
+        "ratio_snapshot_over_raw": round(raw_best / snap_best, 3), "target": ">= 0.7",
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
