@@ -11,7 +11,7 @@ export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /u
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
 
-.PHONY: help sysdeps install jars hbase-up hbase-down hbase-status sample demo test unit lint clean
+.PHONY: help sysdeps install jars hbase-up hbase-down hbase-status sample demo test unit lint bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -53,7 +53,12 @@ sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
 demo: hbase-up  ## the end-to-end demo on built-in sample data
 	$(VENV)/bin/fstore-batch doctor --skip-spark
 	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
-	$(VENV)/bin/fstore-batch inspect --rows 2
+	$(VENV)/bin/fstore-batch inspect --rows 1
+	@echo "== snapshot every HBase table into Delta as of 2026-10-20, then incrementally as of 2026-10-31"
+	$(VENV)/bin/fstore-batch snapshot --as-of 2026-10-20T00:00:00Z
+	$(VENV)/bin/fstore-batch snapshot --as-of 2026-10-31T00:00:00Z
+	$(VENV)/bin/fstore-batch versions user_profile
+	$(VENV)/bin/fstore-batch versions item_stats
 
 test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on failure)
 	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
@@ -62,6 +67,9 @@ test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on 
 
 unit: install jars  ## tests that need no HBase
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: hbase-up  ## benchmarks (prints ratios against in-process baselines)
+	$(PY) benchmarks/snapshot.py
 
 lint: install  ## ruff over the code and tests
 	$(VENV)/bin/ruff check .
