@@ -76,6 +76,7 @@ def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None
         # interpreter, whose environment has happybase and pyarrow. The JVM reads it from the
         # environment it inherits; on a cluster, spark-submit's own settings decide.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the JVM resolves its address at start-up
         jars = ",".join(str(j) for j in delta_jars())
         existing = settings.get("spark.jars")
         settings["spark.jars"] = f"{existing},{jars}" if existing else jars
