@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from delta.tables import DeltaTable
@@ -20,6 +24,7 @@ from fstore_batch.storage.delta.catalog import snapshot_history
 from fstore_batch.storage.delta.maintenance import maintain
 from fstore_batch.storage.delta.snapshot import QUARANTINE_TABLE, run_snapshot
 from fstore_batch.storage.delta.tables import current_version
+from tests.conftest import ROOT
 from tests.support.tcp_proxy import ThriftProxy
 
 T = 1_790_000_000_000  # the as-of instant the boundary tests pivot on (ms)
@@ -233,18 +238,27 @@ def test_dropped_connection_is_retried_and_the_region_resumes(spark, hbase, stor
     assert len(rows) == len(set(rows)) == len(USERS) * 3
 
 
-def test_hbase_staying_down_fails_clearly_and_commits_nothing(spark, hbase, store, codecs_table):
+def _stop_thrift_server() -> None:
+    """Kill the real HBase Thrift server of the local stack (make test restarts it after)."""
+    pid_file = Path(os.environ.get("FSTORE_HBASE_HOME", ROOT / ".data" / "hbase-stack")) / "thrift.pid"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_thrift_server_stopped_mid_job_fails_clearly_and_commits_nothing(spark, hbase, store, codecs_table):
     cfg_direct = store(codecs_table)
     run_snapshot(spark, cfg_direct, "snap_codecs", T - 1)
     path = cfg_direct.storage.table_path("snap_codecs")
     before = current_version(spark, path)
     total = _bytes_for_a_full_run(spark, hbase, store, codecs_table, "snap_probe_bytes2")
-    proxy = ThriftProxy(hbase.port, cut_after=total // 3, stay_down=True)
+    # Halfway through the scan the real Thrift server dies; the proxy only marks the moment.
+    proxy = ThriftProxy(hbase.port, cut_after=total // 3, on_cut=_stop_thrift_server)
     try:
         with pytest.raises(ExecutorError) as err:
             run_snapshot(spark, store(codecs_table, port=proxy.port), "snap_codecs", T)
     finally:
         proxy.close()
+        up = subprocess.run([str(ROOT / "stack" / "hbase" / "hbasectl"), "up"], capture_output=True, text=True)
+        assert up.returncode == 0, up.stdout + up.stderr
     assert err.value.kind == "HBaseUnavailableError"
     assert "table 'test_snap_codecs', region #" in str(err.value) and "gave up after 2 retries" in str(err.value)
     assert current_version(spark, path) == before

@@ -1,18 +1,21 @@
 """A loopback TCP proxy in front of the real HBase Thrift server, for fault tests.
 
 It forwards bytes both ways and can, once the server has sent ``cut_after`` bytes in total,
-drop every open connection (a dropped connection) and optionally refuse new ones from then on
-(the server staying down). Only loopback addresses are used.
+drop every open connection (a dropped connection), call ``on_cut`` (e.g. to stop the real
+server), and optionally refuse new connections from then on. Only loopback addresses are used.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 
 class ThriftProxy:
-    def __init__(self, target_port: int, *, cut_after: int | None = None, stay_down: bool = False) -> None:
+    def __init__(self, target_port: int, *, cut_after: int | None = None, stay_down: bool = False,
+                 on_cut: Callable[[], None] | None = None) -> None:
+        self.on_cut = on_cut
         self.target_port = target_port
         self.cut_after = cut_after
         self.stay_down = stay_down
@@ -43,7 +46,11 @@ class ThriftProxy:
             if self.down:
                 client.close()
                 continue
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the real server is down: so is the proxy
+                client.close()
+                continue
             with self._lock:
                 self._conns += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
@@ -56,13 +63,16 @@ class ThriftProxy:
                 if not data:
                     break
                 if from_server:
-                    with self._lock:
+                    with self._lock:  # decide and record the cut atomically: it happens once
                         self.forwarded += len(data)
-                        cut = self.cut_after is not None and self.forwarded >= self.cut_after and not self.down
+                        cut = self.cut_after is not None and self.forwarded >= self.cut_after
+                        if cut:
+                            self.cut_after = None
+                            self.down = self.stay_down
+                            self.drops += 1
                     if cut:
-                        self.cut_after = None
-                        self.down = self.stay_down
-                        self.drops += 1
+                        if self.on_cut is not None:
+                            self.on_cut()
                         self._drop_all()
                         return
                 dst.sendall(data)
