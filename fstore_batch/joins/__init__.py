@@ -1,0 +1,1 @@
+"""Point-in-time joins of feature tables onto label logs."""

@@ -1,0 +1,50 @@
+"""What a point-in-time join needs to know about each feature table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pyspark.sql import DataFrame
+
+from fstore_batch.errors import SchemaError
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """A feature table to join: its DataFrame, how its keys map onto the labels, its features.
+
+    ``keys`` maps label column -> feature table column (``{"user_id": "user_id"}``). ``features``
+    are taken as they are named in ``df`` and come out as ``prefix + name``. ``tie_breaker``
+    orders rows with equal ``ts`` (the largest wins); without it, equal-time rows are ordered by
+    a hash of their values: deterministic, but arbitrary.
+    """
+
+    name: str
+    df: DataFrame
+    keys: dict[str, str]
+    features: list[str]
+    ts: str = "event_ts"
+    ttl: timedelta | None = None
+    tie_breaker: str | None = None
+    prefix: str = ""
+    strict: bool = False  # feature_ts < label_ts instead of <=
+    output: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", [self.prefix + f for f in self.features])
+        cols = set(self.df.columns)
+        for col in [*self.keys.values(), *self.features, self.ts, *([self.tie_breaker] if self.tie_breaker else [])]:
+            if col not in cols:
+                raise SchemaError(f"feature table '{self.name}'", col, "a column of the table")
+        ts_type = self.df.schema[self.ts].dataType.typeName()
+        if ts_type not in ("timestamp", "timestamp_ntz"):
+            raise SchemaError(f"feature table '{self.name}'", self.ts, "a timestamp", ts_type)
+        if ts_type == "timestamp_ntz":
+            raise SchemaError(f"feature table '{self.name}'", self.ts,
+                              "a timestamp with time zone (TIMESTAMP), not TIMESTAMP_NTZ: convert it to UTC first",
+                              ts_type)
+
+    @property
+    def key_group(self) -> tuple[str, ...]:
+        return tuple(sorted(self.keys))

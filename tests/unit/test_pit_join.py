@@ -1,0 +1,156 @@
+"""Point-in-time join semantics against two independent oracles: brute force and DuckDB ASOF JOIN."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fstore_batch.errors import JoinError, SchemaError
+from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.spec import FeatureSource
+
+EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
+LABELS = "lid long, user_id long, label_ts timestamp, y int"
+PROFILE = "user_id long, event_ts timestamp, seq long, age int, country string"
+STATS = "uid long, event_ts timestamp, seq long, clicks long"
+
+
+def at(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+keys = st.integers(1, 3)
+times = st.integers(0, 12)
+label_rows = st.lists(st.tuples(keys, times), min_size=1, max_size=12)
+profile_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0, 99)),
+                                  st.one_of(st.none(), st.sampled_from(["DE", "US"]))), max_size=14)
+stats_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0, 9))), max_size=10)
+ttls = st.one_of(st.none(), st.integers(0, 6))
+
+
+def brute_force(labels, tables) -> dict[int, dict[str, object]]:
+    """For each label and feature: the latest non-null value at/before (or before) the label time."""
+    out = {}
+    for lid, uid, t, _ in labels:
+        row = {}
+        for rows, feats, ttl, strict in tables:
+            for f in feats:
+                best = None
+                for r in rows:
+                    if r["key"] != uid or r[f] is None:
+                        continue
+                    if (r["ts"] < t if strict else r["ts"] <= t) and (best is None or (r["ts"], r["seq"]) > (best["ts"], best["seq"])):
+                        best = r
+                ok = best is not None and (ttl is None or (t - best["ts"]) <= timedelta(seconds=ttl))
+                row[f] = best[f] if ok else None
+        out[lid] = row
+    return out
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans())
+def test_matches_brute_force(spark, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s):
+    labels = [(i, k, at(t), i % 2) for i, (k, t) in enumerate(labels_in)]
+    labels += labels[:2]  # duplicate label rows come out twice
+    labels = [(i, *rest) for i, (_, *rest) in enumerate(labels)]
+    profile = [(k, at(t), seq, age, c) for seq, (k, t, age, c) in enumerate(profile_in)]
+    stats = [(k, at(t), seq, n) for seq, (k, t, n) in enumerate(stats_in)]
+    sources = [
+        FeatureSource("profile", spark.createDataFrame(profile, PROFILE), {"user_id": "user_id"}, ["age", "country"],
+                      ttl=None if ttl_p is None else timedelta(seconds=ttl_p), tie_breaker="seq"),
+        FeatureSource("stats", spark.createDataFrame(stats, STATS), {"user_id": "uid"}, ["clicks"],
+                      ttl=None if ttl_s is None else timedelta(seconds=ttl_s), tie_breaker="seq", strict=strict_s),
+    ]
+    got = point_in_time_join(spark.createDataFrame(labels, LABELS), sources, partitions=3).toPandas()
+
+    assert len(got) == len(labels)  # every label exactly once: no fan-out, no loss
+    assert sorted(got["lid"]) == [lbl[0] for lbl in labels]
+    expected = brute_force(labels, [
+        ([{"key": k, "ts": ts, "seq": s, "age": a, "country": c} for k, ts, s, a, c in profile], ["age", "country"], ttl_p, False),
+        ([{"key": k, "ts": ts, "seq": s, "clicks": n} for k, ts, s, n in stats], ["clicks"], ttl_s, strict_s),
+    ])
+    for r in got.itertuples():
+        want = expected[r.lid]
+        assert (_none(r.age), _none(r.country), _none(r.clicks)) == (want["age"], want["country"], want["clicks"]), r
+        assert (r.user_id, r.y) == (labels[r.lid][1], labels[r.lid][3])  # label columns unchanged
+
+
+def _none(v):
+    return None if pd.isna(v) else (int(v) if isinstance(v, float) else v)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(label_rows, st.lists(st.tuples(keys, times, st.integers(0, 99)), max_size=14), ttls)
+def test_matches_duckdb_asof_join(spark, labels_in, feats_in, ttl):
+    labels = [(i, k, at(t), 0) for i, (k, t) in enumerate(labels_in)]
+    uniq = {(k, t): v for k, t, v in feats_in}  # one row per (key, ts): ASOF has no tie order
+    feats = [(k, at(t), 0, v, None) for (k, t), v in uniq.items()]
+    src = FeatureSource("profile", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"}, ["age"],
+                        ttl=None if ttl is None else timedelta(seconds=ttl))
+    got = point_in_time_join(spark.createDataFrame(labels, LABELS), [src], partitions=2).toPandas()
+
+    con = duckdb.connect()
+    con.register("l", pd.DataFrame(labels, columns=["lid", "user_id", "label_ts", "y"]))
+    con.register("f", pd.DataFrame([(k, t, v) for k, t, _, v, _ in feats], columns=["user_id", "event_ts", "age"])
+                 if feats else pd.DataFrame({"user_id": pd.Series(dtype="int64"),
+                                             "event_ts": pd.Series(dtype="datetime64[us, UTC]"),
+                                             "age": pd.Series(dtype="int64")}))
+    ref = con.execute("""
+        SELECT l.lid, f.age, f.event_ts, l.label_ts FROM l ASOF LEFT JOIN f
+        ON l.user_id = f.user_id AND l.label_ts >= f.event_ts ORDER BY l.lid""").df()
+    want = {}
+    for r in ref.itertuples():
+        fresh = ttl is None or pd.isna(r.event_ts) or (r.label_ts - r.event_ts) <= pd.Timedelta(seconds=ttl)
+        want[r.lid] = None if pd.isna(r.age) or not fresh else int(r.age)
+    assert {r.lid: _none(r.age) for r in got.itertuples()} == want
+
+
+def test_bad_inputs_get_clear_errors(spark):
+    labels = spark.createDataFrame([(1, 1, at(0), 0)], LABELS)
+    profile = spark.createDataFrame([(1, at(0), 0, 1, "DE")], PROFILE)
+    with pytest.raises(SchemaError, match="feature table 'profile': column 'height' expected a column of the table"):
+        FeatureSource("profile", profile, {"user_id": "user_id"}, ["height"])
+    src = FeatureSource("profile", profile, {"user_id": "user_id"}, ["age"])
+    with pytest.raises(SchemaError, match="labels: column 'ts' expected the label time column"):
+        point_in_time_join(labels, [src], label_ts="ts")
+    as_string = labels.withColumn("label_ts", labels.label_ts.cast("string"))
+    with pytest.raises(SchemaError, match="labels: column 'label_ts' expected a timestamp with time zone.*got string"):
+        point_in_time_join(as_string, [src])
+    ntz = profile.withColumn("event_ts", profile.event_ts.cast("timestamp_ntz"))
+    with pytest.raises(SchemaError, match="TIMESTAMP_NTZ"):
+        FeatureSource("profile", ntz, {"user_id": "user_id"}, ["age"])
+    with pytest.raises(JoinError, match="feature 'y' of table 'p2' clashes"):
+        point_in_time_join(labels, [FeatureSource("p2", profile.withColumnRenamed("age", "y"), {"user_id": "user_id"}, ["y"])])
+    no_key = labels.drop("user_id")
+    with pytest.raises(SchemaError, match="labels: column 'user_id' expected a key column for feature table 'profile'"):
+        point_in_time_join(no_key, [src])
+
+
+def test_labels_with_null_key_or_time_are_kept_with_null_features(spark):
+    labels = spark.createDataFrame([(0, None, at(5), 0), (1, 1, None, 0), (2, 1, at(5), 0)], LABELS)
+    profile = spark.createDataFrame([(1, at(1), 0, 30, "DE")], PROFILE)
+    got = point_in_time_join(labels, [FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])]).toPandas()
+    assert {r.lid: _none(r.age) for r in got.itertuples()} == {0: None, 1: None, 2: 30}
+
+
+def test_state_carries_across_arrow_batches(spark):
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
+    try:
+        feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
+        labels = [(i, 1, at(t), 0) for i, t in enumerate(range(1, 60, 3))]
+        got = point_in_time_join(spark.createDataFrame(labels, LABELS),
+                                 [FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"},
+                                                ["age", "country"], ttl=timedelta(seconds=10))],
+                                 partitions=1).toPandas()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    for r in got.itertuples():
+        t = labels[r.lid][2]
+        last = max(s for s in range(0, 40, 2) if at(s) <= t)
+        assert _none(r.age) == (last if (t - at(last)) <= timedelta(seconds=10) else None)
+        assert _none(r.country) is None
