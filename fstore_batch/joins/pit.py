@@ -1,16 +1,14 @@
 """Exact point-in-time joins: one shuffle per entity key, one sorted pass, no row fan-out.
 
 For each group of feature tables that share the labels' entity key, the labels and every
-feature row of those tables are unioned into one DataFrame, hash-partitioned by the key and
-sorted within partitions by (key, time, kind, tie-breakers). One vectorised pass per partition
-(``mapInArrow``) then forward-fills each feature to the label rows behind it: per feature, the
-last non-null value of the same key at or before the label time (strictly before for ``strict``
-sources), dropped when older than the source's TTL. Label rows come out once each, unchanged;
-feature rows are consumed. State is carried between Arrow batches, so memory stays bounded by
-the batch size, not by the number of events of a key.
+feature row of those tables are unioned into one narrow DataFrame (label columns packed into one
+struct), partitioned by the key and ordered by a single packed long, ``time * 2 + kind`` (feature
+rows sort before labels at the same instant), then by the tie-breakers. One window pass with a
+running frame carries, per feature, the last non-null value (and its time, when a TTL applies)
+forward to the label rows. Label rows come out once each, unchanged; feature rows are consumed.
 
-This avoids the range join (every label x every earlier feature row, then ``row_number``) and
-evaluates all features of a key group in the same pass.
+This never materialises label x feature pairs (the range join + ``row_number`` of Feast), and
+all features of a key group share the same shuffle, sort and pass.
 
 Semantics, exactly:
 
@@ -23,22 +21,14 @@ Semantics, exactly:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.spec import FeatureSource
 
-TS, KIND, TB, TB2, SRC = "__ts", "__kind", "__tb", "__tb2", "__src"
-FEATURE, LABEL = 0, 1
-CARRY = -2
+ORDER, TB, TB2, PAYLOAD = "__o", "__tb", "__tb2", "__p"
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
@@ -59,6 +49,8 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
 
 
 def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str) -> None:
+    if not sources:
+        raise JoinError("no feature tables to join")
     if label_ts not in labels.columns:
         raise SchemaError("labels", label_ts, "the label time column (a timestamp)")
     kind = labels.schema[label_ts].dataType.typeName()
@@ -74,146 +66,69 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
                 raise JoinError(f"feature '{name}' of table '{s.name}' clashes with another column; "
                                 "give the source a prefix")
             seen.add(name)
-    if not sources:
-        raise JoinError("no feature tables to join")
 
 
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
                 partitions: int | None) -> DataFrame:
-    label_cols = labels.columns
-    feature_fields = [T.StructField(out, s.df.schema[f].dataType, True)
-                      for s in sources for f, out in zip(s.features, s.output)]
+    key_cols = [f"__k_{k}" for k in keys]
     key_types = {k: labels.schema[k].dataType for k in keys}
+    payload_type = T.StructType([labels.schema[c] for c in labels.columns])
+    # Per output feature: (source index, source column, output name, data type, needs its time).
+    feats = [(i, f, out, s.df.schema[f].dataType, s.ttl is not None)
+             for i, s in enumerate(sources) for f, out in zip(s.features, s.output)]
 
-    def nulls(fields: list[T.StructField]) -> list[Any]:
-        return [F.lit(None).cast(f.dataType).alias(f.name) for f in fields]
+    def feature_columns(source: int | None, ts: Column | None) -> list[Column]:
+        cols = []
+        for i, f, out, dtype, timed in feats:
+            mine = source == i
+            cols.append((F.col(f) if mine else F.lit(None).cast(dtype)).alias(out))
+            if timed:
+                cols.append((F.when(F.col(f).isNotNull(), ts) if mine else F.lit(None).cast("long")).alias(f"__t_{out}"))
+        return cols
 
     label_rows = labels.select(
-        *[F.col(k).alias(f"__k_{k}") for k in keys],
-        F.unix_micros(F.col(label_ts)).alias(TS), F.lit(LABEL).alias(KIND), F.lit(None).cast("long").alias(TB),
-        F.lit(None).cast("long").alias(TB2), F.lit(-1).alias(SRC),
-        *[F.col(c) for c in label_cols], *nulls(feature_fields))
-    parts = [label_rows]
-    label_fields = [labels.schema[c] for c in label_cols]
+        *[F.col(k).alias(c) for k, c in zip(keys, key_cols)],
+        (F.unix_micros(F.col(label_ts)) * 2 + 1).alias(ORDER),
+        F.lit(None).cast("long").alias(TB), F.lit(None).cast("long").alias(TB2),
+        F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
+        *feature_columns(None, None))
+    unified = label_rows
     for i, s in enumerate(sources):
-        values = {out: F.col(f) for f, out in zip(s.features, s.output)}
+        ts = F.unix_micros(F.col(s.ts))
         tb = F.col(s.tie_breaker) if s.tie_breaker else F.lit(None)
         if s.tie_breaker and s.df.schema[s.tie_breaker].dataType.typeName() == "timestamp":
             tb = F.unix_micros(tb)
-        rows = s.df.where(F.col(s.ts).isNotNull()).select(
-            *[F.col(s.keys[k]).cast(key_types[k]).alias(f"__k_{k}") for k in keys],
-            (F.unix_micros(F.col(s.ts)) + F.lit(1 if s.strict else 0)).alias(TS),
-            F.lit(FEATURE).alias(KIND), tb.cast("long").alias(TB),
-            F.xxhash64(*[F.col(f) for f in s.features]).alias(TB2), F.lit(i).alias(SRC),
-            *nulls(label_fields),
-            *[values[f.name].alias(f.name) if f.name in values else F.lit(None).cast(f.dataType).alias(f.name)
-              for f in feature_fields])
-        parts.append(rows.where(" AND ".join(f"`__k_{k}` IS NOT NULL" for k in keys)))
-    unified = parts[0]
-    for p in parts[1:]:
-        unified = unified.unionByName(p)
+        not_null_keys = [F.col(s.keys[k]).isNotNull() for k in keys]
+        rows = s.df.where(F.col(s.ts).isNotNull() & _all(not_null_keys)).select(
+            *[F.col(s.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
+            ((ts + (1 if s.strict else 0)) * 2).alias(ORDER),
+            tb.cast("long").alias(TB),
+            # Without a tie-breaker, equal-time rows are ordered by a hash of their values.
+            (F.lit(None) if s.tie_breaker else F.xxhash64(*[F.col(f) for f in s.features])).cast("long").alias(TB2),
+            F.lit(None).cast(payload_type).alias(PAYLOAD),
+            *feature_columns(i, ts))
+        unified = unified.unionByName(rows)
 
-    key_cols = [f"__k_{k}" for k in keys]
-    n = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    ordered = (unified.repartition(n, *key_cols)
-               .sortWithinPartitions(*key_cols, TS, KIND, TB, TB2))
-    plan = _FillPlan(
-        key_cols=key_cols, label_cols=label_cols,
-        features=[(i, out, s.ttl.total_seconds() * 1e6 if s.ttl else None, 1 if s.strict else 0)
-                  for i, s in enumerate(sources) for out in s.output],
-    )
-    out_schema = T.StructType(label_fields + feature_fields)
-    return ordered.mapInArrow(plan.fill, out_schema)
-
-
-class _FillPlan:
-    """The per-partition forward fill (runs in the executors' Python workers)."""
-
-    def __init__(self, key_cols: list[str], label_cols: list[str],
-                 features: list[tuple[int, str, float | None, int]]) -> None:
-        self.key_cols, self.label_cols, self.features = key_cols, label_cols, features
-
-    def fill(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        carry: pa.Table | None = None
-        carry_ts: dict[str, int] = {}
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            if carry is not None:
-                table = pa.concat_tables([carry, table.cast(carry.schema)])
-            out, carry, carry_ts = self._fill_table(table, carry is not None, carry_ts)
-            if out.num_rows:
-                yield from out.to_batches()
-
-    def _fill_table(self, table: pa.Table, has_carry: bool,
-                    carry_ts: dict[str, int]) -> tuple[pa.Table, pa.Table, dict[str, int]]:
-        n = table.num_rows
-        rows = np.arange(n)
-        group_start = np.maximum.accumulate(np.where(_key_starts(table, self.key_cols), rows, 0))
-        ts = pc.fill_null(table[TS], 0).to_numpy().astype(np.int64)
-        ts_valid = table[TS].is_valid().to_numpy(zero_copy_only=False)
-        src = table[SRC].to_numpy(zero_copy_only=False).astype(np.int64)
-        is_label = table[KIND].to_numpy(zero_copy_only=False) == LABEL
-        if has_carry:
-            is_label[0] = False
-        label_idx = np.flatnonzero(is_label)
-        out_cols = {c: table[c].take(pa.array(label_idx)) for c in self.label_cols}
-        new_carry_vals: dict[str, pa.Array] = {}
-        new_carry_ts: dict[str, int] = {}
-        last_row = n - 1
-        for i, name, ttl_us, shift in self.features:
-            col = table[name]
-            valid = col.is_valid().to_numpy(zero_copy_only=False) & (src == i)
-            if has_carry:
-                valid[0] = bool(col[0].is_valid)
-            last = np.maximum.accumulate(np.where(valid, rows, -1))
-            last[last < group_start] = -1
-            # Real event time of the chosen row (carry row: remembered; strict rows were shifted by 1 us).
-            fts = np.where(last >= 0, ts[np.maximum(last, 0)] - shift, 0)
-            if has_carry and name in carry_ts:
-                fts = np.where(last == 0, carry_ts[name], fts)
-            pick = last[label_idx]
-            ok = (pick >= 0) & ts_valid[label_idx]
-            if ttl_us is not None:
-                ok &= (ts[label_idx] - fts[label_idx]) <= ttl_us
-            out_cols[name] = col.take(pa.array(np.where(ok, pick, 0), mask=~ok))
-            j = last[last_row]
-            new_carry_vals[name] = col.take(pa.array([max(j, 0)], type=pa.int64(), mask=np.array([j < 0])))
-            if j >= 0:
-                new_carry_ts[name] = int(fts[last_row])
-        out = pa.table(out_cols)
-        carry = self._carry_row(table, new_carry_vals)
-        return out, carry, new_carry_ts
-
-    def _carry_row(self, table: pa.Table, values: dict[str, pa.Array]) -> pa.Table:
-        """One synthetic feature row holding, for the last key, each feature's last value."""
-        last = table.slice(table.num_rows - 1, 1)
-        cols = []
-        for field in table.schema:
-            name = field.name
-            if name in self.key_cols or name == TS:
-                cols.append(last[name].combine_chunks())
-            elif name == KIND:
-                cols.append(pa.array([FEATURE], type=field.type))
-            elif name == SRC:
-                cols.append(pa.array([CARRY], type=field.type))
-            elif name in values:
-                cols.append(values[name].cast(field.type))
-            else:
-                cols.append(pa.nulls(1, type=field.type))
-        return pa.Table.from_arrays(cols, schema=table.schema)
+    if partitions:
+        unified = unified.repartition(partitions, *key_cols)
+    order = [ORDER, TB] + ([TB2] if any(s.tie_breaker is None for s in sources) else [])
+    w = (Window.partitionBy(*key_cols).orderBy(*order)
+         .rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    label_us = (F.col(ORDER) - 1) / 2
+    filled = []
+    for i, _, out, _, timed in feats:
+        value = F.last(out, ignorenulls=True).over(w)
+        if timed:
+            ttl_us = sources[i].ttl.total_seconds() * 1e6  # type: ignore[union-attr]
+            value = F.when(label_us - F.last(f"__t_{out}", ignorenulls=True).over(w) <= F.lit(ttl_us), value)
+        filled.append(value.alias(out))
+    return (unified.select(ORDER, PAYLOAD, *filled)
+            .where((F.col(ORDER) % 2 == 1) | F.col(ORDER).isNull() & F.col(PAYLOAD).isNotNull())
+            .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
 
 
-def _key_starts(table: pa.Table, key_cols: list[str]) -> np.ndarray:
-    """True where a row's key differs from the previous row's (nulls equal nulls)."""
-    n = table.num_rows
-    starts = np.zeros(n, dtype=bool)
-    if n == 0:
-        return starts
-    starts[0] = True
-    for k in key_cols:
-        col = table[k].combine_chunks()
-        cur, prev = col.slice(1), col.slice(0, n - 1)
-        both_null = pc.and_(pc.is_null(cur), pc.is_null(prev))
-        differ = pc.if_else(both_null, False, pc.fill_null(pc.not_equal(cur, prev), True))
-        starts[1:] |= differ.to_numpy(zero_copy_only=False)
-    return starts
+def _all(conditions: list[Column]) -> Column:
+    out = F.lit(True)
+    for c in conditions:
+        out = out & c
+    return out

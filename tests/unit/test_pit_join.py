@@ -138,7 +138,7 @@ def test_labels_with_null_key_or_time_are_kept_with_null_features(spark):
     assert {r.lid: _none(r.age) for r in got.itertuples()} == {0: None, 1: None, 2: 30}
 
 
-def test_state_carries_across_arrow_batches(spark):
+def test_a_long_history_per_key_with_ttl(spark):
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
     try:
         feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
