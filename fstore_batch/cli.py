@@ -162,6 +162,40 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from fstore_batch.config import load_config
+    from fstore_batch.config.training import TrainingSetConfig
+    from fstore_batch.joins.build import build_training_set, resolve_inputs
+    from fstore_batch.session import build_session
+
+    store = _load(args)
+    ts_overrides = list(args.ts_overrides)
+    if args.labels:
+        ts_overrides.append(f"labels.path={args.labels}")
+    cfg = load_config(TrainingSetConfig, args.training_set, overrides=ts_overrides, env={})
+    spark = build_session(store.spark)
+    inputs = resolve_inputs(spark, cfg, store)
+    m = build_training_set(spark, cfg, inputs, output=args.out)
+    print(json.dumps({"manifest": {"training_set": cfg.name, "inputs": m["inputs"]}}, indent=2))
+    print(f"training set {cfg.name}: {m['rows']} rows x {m['columns']} columns at {m['path']} (version {m['version']})")
+    if args.show:
+        out = spark.read.format("delta").load(m["path"])
+        out.orderBy(*out.columns[:1]).show(args.show, truncate=24, vertical=True)
+    emit_metrics("build", m)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from fstore_batch.joins.build import read_manifest, rebuild
+    from fstore_batch.session import build_session
+
+    store = _load(args)
+    spark = build_session(store.spark)
+    manifest = read_manifest(spark, args.training_set_path, args.version)
+    emit_metrics("rebuild", rebuild(spark, manifest, output=args.out))
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -226,6 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-optimize", action="store_true", help="skip compaction")
     p.add_argument("--no-vacuum", action="store_true", help="skip VACUUM")
     p.set_defaults(handler=cmd_maintain)
+
+    p = sub.add_parser("build", help="build a training set: point-in-time join of feature tables onto labels",
+                       description="Joins every feature table of the training-set config onto the labels as of each "
+                                   "label's time and writes one Delta commit whose metadata is the manifest.")
+    _config_args(p)
+    p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
+    p.add_argument("--labels", help="label path (overrides labels.path)")
+    p.add_argument("--out", help="output Delta path (overrides output)")
+    p.add_argument("--show", type=int, default=0, metavar="N", help="print N rows of the result")
+    p.add_argument("--ts-set", dest="ts_overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training-set config key, e.g. --ts-set features.0.version=3")
+    p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser("rebuild", help="rebuild a training set from the manifest in its Delta commit",
+                       description="Reads the manifest (input tables and their exact Delta versions, labels, "
+                                   "config) from a built training set and writes identical rows to --out.")
+    _config_args(p)
+    p.add_argument("training_set_path", help="Delta path of a built training set")
+    p.add_argument("--version", type=int, help="which build (Delta version) to reproduce (default: latest)")
+    p.add_argument("--out", required=True, help="where to write the rebuilt training set")
+    p.set_defaults(handler=cmd_rebuild)
     return parser
 
 
