@@ -179,8 +179,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(json.dumps({"manifest": {"training_set": cfg.name, "inputs": m["inputs"]}}, indent=2))
     print(f"training set {cfg.name}: {m['rows']} rows x {m['columns']} columns at {m['path']} (version {m['version']})")
     if args.show:
-        out = spark.read.format("delta").load(m["path"])
-        out.orderBy(*out.columns[:1]).show(args.show, truncate=24, vertical=True)
+        out = spark.read.format("delta").load(m["path"])  # the newest labels: the most history behind them
+        out.orderBy(out[cfg.labels.ts].desc()).show(args.show, truncate=24, vertical=True)
     emit_metrics("build", m)
     return 0
 
