@@ -99,7 +99,7 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
         if s.tie_breaker and s.df.schema[s.tie_breaker].dataType.typeName() == "timestamp":
             tb = F.unix_micros(tb)
         not_null_keys = [F.col(s.keys[k]).isNotNull() for k in keys]
-        rows = s.df.where(F.col(s.ts).isNotNull() & _all(not_null_keys)).select(
+        rows = s.df.where(F.col(s.ts).isNotNull() & all_of(not_null_keys)).select(
             *[F.col(s.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
             ((ts + (1 if s.strict else 0)) * 2).alias(ORDER),
             tb.cast("long").alias(TB),
@@ -127,7 +127,8 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
             .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
 
 
-def _all(conditions: list[Column]) -> Column:
+def all_of(conditions: list[Column]) -> Column:
+    """The conjunction of ``conditions`` (true for none)."""
     out = F.lit(True)
     for c in conditions:
         out = out & c

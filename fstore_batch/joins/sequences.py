@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
+from fstore_batch.joins.pit import all_of
 
 ORDER, PAYLOAD = "__o", "__p"
 
@@ -73,9 +74,7 @@ def last_n_events(labels: DataFrame, seq: SequenceSource, *, label_ts: str = "la
         (F.unix_micros(F.col(label_ts)) * 2).alias(ORDER),
         F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
         *[F.lit(None).cast(t).alias(f"__e_{c}") for c, t in event_types.items()])
-    keys_present = F.lit(True)
-    for k in keys:
-        keys_present = keys_present & F.col(seq.keys[k]).isNotNull()
+    keys_present = all_of([F.col(seq.keys[k]).isNotNull() for k in keys])
     event_rows = seq.df.where(F.col(seq.ts).isNotNull() & keys_present).select(
         *[F.col(seq.keys[k]).cast(labels.schema[k].dataType).alias(c) for k, c in zip(keys, key_cols)],
         (F.unix_micros(F.col(seq.ts)) * 2 + 1).alias(ORDER),

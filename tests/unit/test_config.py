@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -140,10 +143,13 @@ def test_cli_override_wins_over_env():
     assert load(SAMPLE, "hbase.port=9092", env={"FSTORE__HBASE__PORT": "9091"}).hbase.port == 9092
 
 
-def test_process_environment_is_used_only_when_env_is_not_given(monkeypatch):
-    monkeypatch.setenv("FSTORE__HBASE__PORT", "9093")
-    assert load_config(FeatureStoreConfig, SAMPLE).hbase.port == 9093
-    assert load_config(FeatureStoreConfig, SAMPLE, env={}).hbase.port == 9090
+def test_process_environment_is_used_only_when_env_is_not_given():
+    code = ("import sys; from fstore_batch.config import FeatureStoreConfig, load_config; "
+            "print(load_config(FeatureStoreConfig, sys.argv[1]).hbase.port, "
+            "load_config(FeatureStoreConfig, sys.argv[1], env={}).hbase.port)")
+    out = subprocess.run([sys.executable, "-c", code, str(SAMPLE)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "FSTORE__HBASE__PORT": "9093"}).stdout.split()
+    assert out == ["9093", "9090"]
 
 
 def test_override_list_element_by_table_name():

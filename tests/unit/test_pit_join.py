@@ -139,18 +139,16 @@ def test_labels_with_null_key_or_time_are_kept_with_null_features(spark):
 
 
 def test_a_long_history_per_key_with_ttl(spark):
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "3")
-    try:
-        feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
-        labels = [(i, 1, at(t), 0) for i, t in enumerate(range(1, 60, 3))]
-        got = point_in_time_join(spark.createDataFrame(labels, LABELS),
-                                 [FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"},
-                                                ["age", "country"], ttl=timedelta(seconds=10))],
-                                 partitions=1).toPandas()
-    finally:
-        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    ttl = timedelta(seconds=10)
+    feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
+    labels = [(i, 1, at(t), 0) for i, t in enumerate(range(1, 60, 3))]
+    got = point_in_time_join(spark.createDataFrame(labels, LABELS),
+                             [FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"},
+                                            ["age", "country"], ttl=ttl)],
+                             partitions=1).toPandas()
     for r in got.itertuples():
-        t = labels[r.lid][2]
-        last = max(s for s in range(0, 40, 2) if at(s) <= t)
-        assert _none(r.age) == (last if (t - at(last)) <= timedelta(seconds=10) else None)
+        label_time = labels[r.lid][2]
+        last = max(s for s in range(0, 40, 2) if at(s) <= label_time)
+        fresh = label_time - at(last) <= ttl
+        assert _none(r.age) == (last if fresh else None)
         assert _none(r.country) is None
