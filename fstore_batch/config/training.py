@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import Enum
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from fstore_batch.config.models import Identifier, StoragePath, StrictModel
 
@@ -16,10 +16,18 @@ class LabelFormat(str, Enum):
     JSON = "json"
 
 
+class QuantizeMode(str, Enum):
+    """Embedding quantization: ``int8`` (per-vector scale) or ``float16`` (half-precision bytes)."""
+
+    FLOAT16 = "float16"
+    INT8 = "int8"
+
+
 class LabelSource(StrictModel):
     path: StoragePath
     format: LabelFormat = LabelFormat.PARQUET
     ts: Identifier = Field(default="event_ts", description="label time column (timestamp with zone)")
+    version: int | None = Field(default=None, ge=0, description="Delta labels: pin a version (default: latest)")
 
 
 class FeatureRef(StrictModel):
@@ -33,11 +41,16 @@ class FeatureRef(StrictModel):
     prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_]*$")
     tie_breaker: Identifier | None = None
     version: int | None = Field(default=None, ge=0)
+    quantize: dict[Identifier, QuantizeMode] = Field(
+        default_factory=dict, description="embedding feature -> int8 | float16 (output name, without prefix)")
 
     @model_validator(mode="after")
     def _keys(self) -> FeatureRef:
         if not self.keys:
             raise ValueError("at least one key mapping (label column: table column)")
+        unknown = sorted(set(self.quantize) - set(self.features))
+        if unknown:
+            raise ValueError(f"quantize names {unknown}, which are not among this table's features")
         return self
 
 
@@ -52,9 +65,39 @@ class SequenceRef(StrictModel):
     version: int | None = Field(default=None, ge=0)
 
 
+class SampleRate(StrictModel):
+    where: dict[Identifier, int | bool | str] = Field(min_length=1, description="label column -> value (all must match)")
+    rate: float = Field(gt=0, le=1)
+
+
+class SamplingConfig(StrictModel):
+    """Deterministic label sampling: a time window [start, end), then per-stratum rates with weights."""
+
+    hash_columns: list[Identifier] = Field(min_length=1, description="label columns the keep/drop hash is taken of")
+    rates: list[SampleRate] = Field(default_factory=list)
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    seed: int = 0
+    weight_column: Identifier = "sample_weight"
+
+    @model_validator(mode="after")
+    def _window(self) -> SamplingConfig:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start.isoformat()} must be before end {self.end.isoformat()}")
+        return self
+
+
+class JoinOptions(StrictModel):
+    time_bucket: timedelta | None = Field(
+        default=None, description="split each key's rows into time buckets (hot keys); e.g. P1D")
+    partitions: int | None = Field(default=None, ge=1, description="shuffle partitions of the join (default: Spark's)")
+
+
 class TrainingSetConfig(StrictModel):
     name: Identifier
     labels: LabelSource
     features: list[FeatureRef] = Field(default_factory=list)
     sequences: list[SequenceRef] = Field(default_factory=list)
+    sampling: SamplingConfig | None = None
+    join: JoinOptions = Field(default_factory=JoinOptions)
     output: StoragePath

@@ -1,26 +1,35 @@
 """Build a training set from a config, as one Delta commit carrying its manifest; rebuild from it.
 
 The manifest records the exact Delta version of every input (latest versions are resolved when
-the build starts), the label source, the config and its hash. ``rebuild`` reads a manifest from
-an output table's commit and reruns the build with every input pinned, so it reproduces the same
-rows after the inputs have moved on.
+the build starts), the labels (their Delta version, or for Parquet/JSON the fingerprint of their
+file list), the config and its hash. ``rebuild`` reads a manifest from an output table's commit and
+reruns the build with every input pinned, so it reproduces the same rows after the inputs have
+moved on, and refuses, naming the path, when file-based labels have changed since.
+
+Order of work: read labels -> sample (time window, strata) -> point-in-time join -> sequences ->
+quantize embeddings -> one Delta commit. Labels whose key or time is null are kept with null
+features and counted (``labels_null_key_or_time``) while the output is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig
-from fstore_batch.config.training import LabelFormat, TrainingSetConfig
+from fstore_batch.config.training import LabelFormat, SamplingConfig, TrainingSetConfig
 from fstore_batch.errors import DeltaTableNotFoundError, StorageError
-from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.pit import all_of, point_in_time_join
+from fstore_batch.joins.quantize import error_report, quantize_embeddings
+from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.storage.delta.tables import current_version
@@ -43,29 +52,63 @@ def resolve_inputs(spark: SparkSession, cfg: TrainingSetConfig, store: FeatureSt
     return out
 
 
+def resolve_labels(spark: SparkSession, cfg: TrainingSetConfig) -> dict[str, Any]:
+    """The label source made exact: Delta labels get a version, file labels a fingerprint of their files."""
+    src = cfg.labels
+    out: dict[str, Any] = {"path": src.path, "format": src.format.value}
+    if src.format is LabelFormat.DELTA:
+        if not DeltaTable.isDeltaTable(spark, src.path):
+            raise DeltaTableNotFoundError(src.path)
+        out["version"] = current_version(spark, src.path) if src.version is None else src.version
+    else:
+        out.update(_file_fingerprint(_read_labels(spark, out)))
+    return out
+
+
 def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict[str, dict[str, Any]],
-                       *, output: str | None = None) -> dict[str, Any]:
-    """Join, then write the training set to ``output`` (default ``cfg.output``) as one commit."""
+                       *, output: str | None = None, labels: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Join, then write the training set to ``output`` (default ``cfg.output``) as one commit.
+
+    ``labels`` is the resolved label source (default: ``resolve_labels``); a rebuild passes the
+    manifest's, and file-based labels must still have the fingerprint recorded there.
+    """
     started = time.monotonic()
     out_path = output or cfg.output
-    labels = _read_labels(spark, cfg)
+    labels = labels or resolve_labels(spark, cfg)
+    label_df = _read_labels(spark, labels)
+    if "fingerprint" in labels:
+        now = _file_fingerprint(label_df)
+        if now["fingerprint"] != labels["fingerprint"]:
+            raise StorageError(f"labels at {labels['path']} changed since the build: {labels['files']} files then, "
+                               f"{now['files']} now; the manifest cannot be reproduced from them")
+    if cfg.sampling:
+        label_df = sample_labels(label_df, _sampling(cfg.sampling), ts=cfg.labels.ts)
     tables = {t: spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
               for t, i in inputs.items()}
     sources = [FeatureSource(f.table, tables[f.table], dict(f.keys), list(f.features), ttl=f.ttl, strict=f.strict,
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
-    rows = point_in_time_join(labels, sources, label_ts=cfg.labels.ts) if sources else labels
+    rows = (point_in_time_join(label_df, sources, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
+                               time_bucket=cfg.join.time_bucket) if sources else label_df)
     for s in cfg.sequences:
         rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
                                                   ts=s.ts, max_age=s.max_age), label_ts=cfg.labels.ts)
+    counted = Observation("labels")
+    keys = sorted({k for ref in [*cfg.features, *cfg.sequences] for k in ref.keys})
+    incomplete = ~all_of([F.col(c).isNotNull() for c in [*keys, cfg.labels.ts]])
+    rows = rows.observe(counted, F.count(F.lit(1)).alias("rows"),
+                        F.sum(incomplete.cast("long")).alias("labels_null_key_or_time"))
+    modes = {f.prefix + name: mode for f in cfg.features for name, mode in f.quantize.items()}
+    rows, quantized = quantize_embeddings(rows, modes)
     manifest = {"training_set": cfg.name, "config": cfg.model_dump(mode="json"), "config_hash": config_hash(cfg),
-                "inputs": inputs, "labels": {"path": cfg.labels.path, "format": cfg.labels.format.value}}
+                "inputs": inputs, "labels": labels}
     (rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
      .option("userMetadata", json.dumps({MANIFEST_KEY: manifest}, sort_keys=True, default=str)).save(out_path))
-    # Row count from the commit's own metrics: no second pass over the output.
-    last = DeltaTable.forPath(spark, out_path).history(1).select("version", "operationMetrics").first()
-    version, n = int(last.version), int(last.operationMetrics["numOutputRows"])
-    return {"training_set": cfg.name, "path": out_path, "version": version, "rows": n,
-            "columns": len(rows.columns), "inputs": inputs, "seconds": round(time.monotonic() - started, 2)}
+    version = int(DeltaTable.forPath(spark, out_path).history(1).first().version)
+    got = counted.get
+    return {"training_set": cfg.name, "path": out_path, "version": version, "rows": got["rows"],
+            "columns": len(rows.columns), "labels_null_key_or_time": got["labels_null_key_or_time"] or 0,
+            "quantization": error_report(quantized, modes), "inputs": inputs, "labels": labels,
+            "seconds": round(time.monotonic() - started, 2)}
 
 
 def read_manifest(spark: SparkSession, path: str, version: int | None = None) -> dict[str, Any]:
@@ -85,12 +128,24 @@ def read_manifest(spark: SparkSession, path: str, version: int | None = None) ->
 def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str) -> dict[str, Any]:
     """Rebuild a training set exactly as a manifest describes (every input pinned)."""
     cfg = TrainingSetConfig.model_validate(manifest["config"])
-    return build_training_set(spark, cfg, manifest["inputs"], output=output)
+    return build_training_set(spark, cfg, manifest["inputs"], output=output, labels=manifest["labels"])
 
 
-def _read_labels(spark: SparkSession, cfg: TrainingSetConfig) -> DataFrame:
-    src = cfg.labels
-    reader = spark.read.format(src.format.value)
-    if src.format is LabelFormat.JSON:
+def _read_labels(spark: SparkSession, labels: dict[str, Any]) -> DataFrame:
+    reader = spark.read.format(labels["format"])
+    if labels["format"] == LabelFormat.JSON.value:
         reader = reader.option("mode", "FAILFAST")
-    return reader.load(src.path)
+    if "version" in labels:
+        reader = reader.option("versionAsOf", labels["version"])
+    return reader.load(labels["path"])
+
+
+def _file_fingerprint(df: DataFrame) -> dict[str, Any]:
+    """How many files a file-based label source has and a hash of their names (Spark names are unique)."""
+    files = sorted(df.inputFiles())
+    return {"files": len(files), "fingerprint": hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]}
+
+
+def _sampling(s: SamplingConfig) -> LabelSampling:
+    return LabelSampling(list(s.hash_columns), [Stratum(dict(r.where), r.rate) for r in s.rates],
+                         start=s.start, end=s.end, seed=s.seed, weight_column=s.weight_column)

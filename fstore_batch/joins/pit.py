@@ -17,9 +17,17 @@ Semantics, exactly:
   last by (``ts``, ``tie_breaker``, hash of the row's features); null when there is none or when
   ``t - ts > s.ttl``;
 * labels with a null key or time get null features (they are kept, never dropped).
+
+Hot keys: with ``time_bucket`` set, rows are partitioned by (key, time bucket) instead of by key,
+so a key with millions of rows is spread over many tasks. Each bucket first gets one synthetic
+"carry" row holding, per feature, the last value (and its time) from the key's earlier buckets,
+computed by a small aggregation over (key, bucket) and a running window over a key's buckets.
+The result is identical; the cost is a second, partially aggregated pass over the union.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -28,12 +36,15 @@ from pyspark.sql import types as T
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.spec import FeatureSource
 
-ORDER, TB, TB2, PAYLOAD = "__o", "__tb", "__tb2", "__p"
+ORDER, TB, TB2, PAYLOAD, BUCKET = "__o", "__tb", "__tb2", "__p", "__b"
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
-                       partitions: int | None = None) -> DataFrame:
+                       partitions: int | None = None, time_bucket: timedelta | None = None) -> DataFrame:
     """Join every source's features onto ``labels`` as of each label's ``label_ts``.
+
+    ``time_bucket`` (e.g. one day) splits each key's rows into time buckets processed as separate
+    tasks: use it when a few keys hold a large share of the rows (Zipf-skewed users).
 
     >>> out = point_in_time_join(labels, [FeatureSource("profile", profile_df, {"user_id": "user_id"},
     ...                                                  ["age", "country"])])  # doctest: +SKIP
@@ -44,7 +55,7 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
         groups.setdefault(s.key_group, []).append(s)
     out = labels
     for keys, group in groups.items():
-        out = _join_group(out, list(keys), group, label_ts, partitions)
+        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket)
     return out
 
 
@@ -69,7 +80,7 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
 
 
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
-                partitions: int | None) -> DataFrame:
+                partitions: int | None, time_bucket: timedelta | None) -> DataFrame:
     key_cols = [f"__k_{k}" for k in keys]
     key_types = {k: labels.schema[k].dataType for k in keys}
     payload_type = T.StructType([labels.schema[c] for c in labels.columns])
@@ -109,10 +120,14 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
             *feature_columns(i, ts))
         unified = unified.unionByName(rows)
 
+    part_cols = key_cols
+    if time_bucket is not None:
+        unified = _with_carry_rows(unified, key_cols, feats, time_bucket)
+        part_cols = [*key_cols, BUCKET]
     if partitions:
-        unified = unified.repartition(partitions, *key_cols)
+        unified = unified.repartition(partitions, *part_cols)
     order = [ORDER, TB] + ([TB2] if any(s.tie_breaker is None for s in sources) else [])
-    w = (Window.partitionBy(*key_cols).orderBy(*order)
+    w = (Window.partitionBy(*part_cols).orderBy(*order)
          .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     label_us = (F.col(ORDER) - 1) / 2
     filled = []
@@ -125,6 +140,38 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
     return (unified.select(ORDER, PAYLOAD, *filled)
             .where((F.col(ORDER) % 2 == 1) | F.col(ORDER).isNull() & F.col(PAYLOAD).isNotNull())
             .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
+
+
+def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple], bucket: timedelta) -> DataFrame:
+    """Add a bucket column, and per (key, bucket) one carry row with the last values of earlier buckets.
+
+    The carry row sorts first in its bucket (an even ``ORDER`` below every row of the bucket), so the
+    per-(key, bucket) window sees exactly what the per-key window would have seen before the bucket.
+    """
+    width = int(bucket.total_seconds() * 1_000_000) * 2  # in ORDER units (time * 2 + kind)
+    if width <= 0:
+        raise JoinError(f"time_bucket must be positive, got {bucket}")
+    unified = unified.withColumn(BUCKET, F.expr(f"({ORDER} - pmod({ORDER}, {width})) div {width}"))
+    sort_key = F.struct(ORDER, TB, TB2)
+    # Per (key, bucket) and feature: the value (and time) that sorts last in the bucket; label rows
+    # take part with null features, so every bucket holding a label gets a row here.
+    last_in_bucket = unified.groupBy(*key_cols, BUCKET).agg(*[
+        F.max_by(F.struct(F.col(out).alias("v"), (F.col(f"__t_{out}") if timed else F.lit(None).cast("long")).alias("t")),
+                 F.when(F.col(out).isNotNull(), sort_key)).alias(out)
+        for _, _, out, _, timed in feats])
+    before = Window.partitionBy(*key_cols).orderBy(BUCKET).rowsBetween(Window.unboundedPreceding, -1)
+    carried = last_in_bucket.select(*key_cols, BUCKET, *[F.last(out, ignorenulls=True).over(before).alias(out)
+                                                          for _, _, out, _, _ in feats])
+    cols = []
+    for _, _, out, _, timed in feats:
+        cols.append(F.col(f"{out}.v").alias(out))
+        if timed:
+            cols.append(F.col(f"{out}.t").alias(f"__t_{out}"))
+    carry_rows = (carried.where(~all_of([F.col(out).isNull() for _, _, out, _, _ in feats]))
+                  .select(*key_cols, (F.col(BUCKET) * width - 2).alias(ORDER), F.lit(None).cast("long").alias(TB),
+                          F.lit(None).cast("long").alias(TB2), F.lit(None).cast(unified.schema[PAYLOAD].dataType).alias(PAYLOAD),
+                          *cols, BUCKET))
+    return unified.unionByName(carry_rows)
 
 
 def all_of(conditions: list[Column]) -> Column:

@@ -9,7 +9,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from fstore_batch.config import FeatureStoreConfig
 from fstore_batch.config.training import TrainingSetConfig
-from fstore_batch.errors import DeltaTableNotFoundError
+from fstore_batch.errors import DeltaTableNotFoundError, StorageError
 from fstore_batch.joins.build import build_training_set, read_manifest, rebuild, resolve_inputs
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -70,3 +70,52 @@ def test_missing_feature_table_is_named(spark, world):
         {"table": "nope", "keys": {"user_id": "user_id"}, "features": ["x"]}]})
     with pytest.raises(DeltaTableNotFoundError, match="no Delta table at .*/nope"):
         resolve_inputs(spark, bad, store)
+
+
+def test_sampling_quantization_and_time_buckets_through_the_config(spark, world):
+    store, cfg, tmp = world
+    emb = spark.createDataFrame([(1, at(0), [0.5, -1.0, 0.25]), (2, at(0), [2.0, 0.0, -2.0])],
+                                "user_id long, event_ts timestamp, emb array<float>")
+    emb.write.format("delta").save(store.storage.table_path("user_embedding"))
+    conf = cfg.model_dump(mode="json")
+    conf["features"].append({"table": "user_embedding", "keys": {"user_id": "user_id"}, "features": ["emb"],
+                             "quantize": {"emb": "int8"}})
+    conf["sampling"] = {"hash_columns": ["request_id"], "rates": [{"where": {"label": 0}, "rate": 0.5}],
+                        "end": at(6).isoformat()}
+    conf["join"] = {"time_bucket": "PT2H"}
+    sampled = TrainingSetConfig.model_validate(conf)
+    m = build_training_set(spark, sampled, resolve_inputs(spark, sampled, store), output=str(tmp / "sampled"))
+    out = {r.request_id: r for r in spark.read.format("delta").load(str(tmp / "sampled")).collect()}
+
+    assert "r2" not in out  # at h6: outside the window [.., h6)
+    assert out["r1"].sample_weight == 1.0 and out["r4"].sample_weight == 1.0  # positives are all kept
+    assert all(out[r].sample_weight == 2.0 for r in out if out[r].label == 0)
+    assert m["rows"] == len(out) and m["labels_null_key_or_time"] == 0
+    assert list(out["r1"].emb) == [64, -127, 32] and out["r1"].emb_scale == pytest.approx(1.0 / 127)
+    assert (out["r1"].u_age, out["r1"].u_country) == (30, "DE")  # the time-bucketed join, same answers
+    assert m["quantization"]["emb"]["mode"] == "int8" and m["quantization"]["emb"]["max_abs_error"] < 0.004
+
+    rebuilt = rebuild(spark, read_manifest(spark, str(tmp / "sampled")), output=str(tmp / "again"))
+    assert rebuilt["rows"] == m["rows"]
+    assertDataFrameEqual(spark.read.format("delta").load(str(tmp / "again")),
+                         spark.read.format("delta").load(str(tmp / "sampled")), checkRowOrder=False)
+
+
+def test_delta_labels_are_pinned_and_changed_file_labels_refuse_a_rebuild(spark, world):
+    store, cfg, tmp = world
+    spark.read.parquet(str(tmp / "labels")).write.format("delta").save(str(tmp / "labels_delta"))
+    on_delta = TrainingSetConfig.model_validate({**cfg.model_dump(mode="json"),
+                                                 "labels": {"path": str(tmp / "labels_delta"), "format": "delta"}})
+    m = build_training_set(spark, on_delta, resolve_inputs(spark, on_delta, store), output=str(tmp / "d"))
+    assert m["labels"] == {"path": str(tmp / "labels_delta"), "format": "delta", "version": 0}
+    more = spark.createDataFrame([("r5", None, at(4), 1)], "request_id string, user_id long, event_ts timestamp, label int")
+    more.write.format("delta").mode("append").save(str(tmp / "labels_delta"))
+    again = rebuild(spark, read_manifest(spark, str(tmp / "d")), output=str(tmp / "d2"))
+    assert again["rows"] == 4  # label version 0, not the appended row
+    fresh = build_training_set(spark, on_delta, resolve_inputs(spark, on_delta, store), output=str(tmp / "d3"))
+    assert fresh["rows"] == 5 and fresh["labels_null_key_or_time"] == 1  # r5 kept, with null features, counted
+
+    build_training_set(spark, cfg, resolve_inputs(spark, cfg, store))
+    more.write.mode("append").parquet(str(tmp / "labels"))
+    with pytest.raises(StorageError, match=r"labels at .*/labels changed since the build: 2 files then, 4 now"):
+        rebuild(spark, read_manifest(spark, cfg.output), output=str(tmp / "p2"))

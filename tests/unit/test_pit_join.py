@@ -31,6 +31,7 @@ profile_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(
                                   st.one_of(st.none(), st.sampled_from(["DE", "US"]))), max_size=14)
 stats_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0, 9))), max_size=10)
 ttls = st.one_of(st.none(), st.integers(0, 6))
+buckets = st.sampled_from([None, 1, 4])  # hot-key split into time buckets of N seconds, or none
 
 
 def brute_force(labels, tables) -> dict[int, dict[str, object]]:
@@ -52,9 +53,9 @@ def brute_force(labels, tables) -> dict[int, dict[str, object]]:
     return out
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans())
-def test_matches_brute_force(spark, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s):
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans(), buckets)
+def test_matches_brute_force(spark, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s, bucket):
     labels = [(i, k, at(t), i % 2) for i, (k, t) in enumerate(labels_in)]
     labels += labels[:2]  # duplicate label rows come out twice
     labels = [(i, *rest) for i, (_, *rest) in enumerate(labels)]
@@ -66,7 +67,8 @@ def test_matches_brute_force(spark, labels_in, profile_in, stats_in, ttl_p, ttl_
         FeatureSource("stats", spark.createDataFrame(stats, STATS), {"user_id": "uid"}, ["clicks"],
                       ttl=None if ttl_s is None else timedelta(seconds=ttl_s), tie_breaker="seq", strict=strict_s),
     ]
-    got = point_in_time_join(spark.createDataFrame(labels, LABELS), sources, partitions=3).toPandas()
+    got = point_in_time_join(spark.createDataFrame(labels, LABELS), sources, partitions=3,
+                             time_bucket=None if bucket is None else timedelta(seconds=bucket)).toPandas()
 
     assert len(got) == len(labels)  # every label exactly once: no fan-out, no loss
     assert sorted(got["lid"]) == [lbl[0] for lbl in labels]
@@ -138,14 +140,16 @@ def test_labels_with_null_key_or_time_are_kept_with_null_features(spark):
     assert {r.lid: _none(r.age) for r in got.itertuples()} == {0: None, 1: None, 2: 30}
 
 
-def test_a_long_history_per_key_with_ttl(spark):
+@pytest.mark.parametrize("bucket", [None, timedelta(seconds=7)])
+def test_a_long_history_per_key_with_ttl(spark, bucket):
+    """With time buckets, values and their TTL clocks carry across bucket boundaries."""
     ttl = timedelta(seconds=10)
     feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
     labels = [(i, 1, at(t), 0) for i, t in enumerate(range(1, 60, 3))]
     got = point_in_time_join(spark.createDataFrame(labels, LABELS),
                              [FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"},
                                             ["age", "country"], ttl=ttl)],
-                             partitions=1).toPandas()
+                             partitions=1, time_bucket=bucket).toPandas()
     for r in got.itertuples():
         label_time = labels[r.lid][2]
         last = max(s for s in range(0, 40, 2) if at(s) <= label_time)
