@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
-from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.joins.spec import FeatureSource, check_key_types
 
 ORDER, TB, TB2, PAYLOAD, BUCKET = "__o", "__tb", "__tb2", "__p", "__b"
 
@@ -72,6 +72,7 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
         for key in s.keys:
             if key not in labels.columns:
                 raise SchemaError("labels", key, f"a key column for feature table '{s.name}'")
+        check_key_types(labels, s.df, s.keys, f"feature table '{s.name}'")
         for name in s.output:
             if name in seen:
                 raise JoinError(f"feature '{name}' of table '{s.name}' clashes with another column; "

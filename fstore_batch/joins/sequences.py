@@ -23,6 +23,7 @@ from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import all_of
+from fstore_batch.joins.spec import check_key_types
 
 ORDER, PAYLOAD = "__o", "__p"
 
@@ -60,6 +61,7 @@ def last_n_events(labels: DataFrame, seq: SequenceSource, *, label_ts: str = "la
     for k in seq.keys:
         if k not in labels.columns:
             raise SchemaError("labels", k, f"a key column for sequence '{seq.name}'")
+    check_key_types(labels, seq.df, seq.keys, f"sequence table '{seq.name}'")
     if label_ts not in labels.columns or labels.schema[label_ts].dataType.typeName() != "timestamp":
         raise SchemaError("labels", label_ts, "the label time column (a timestamp)")
     clash = set(seq.output.values()) & set(labels.columns)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from fstore_batch.errors import SchemaError
 
@@ -48,3 +49,19 @@ class FeatureSource:
     @property
     def key_group(self) -> tuple[str, ...]:
         return tuple(sorted(self.keys))
+
+
+_INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+
+
+def check_key_types(labels: DataFrame, df: DataFrame, keys: dict[str, str], what: str) -> None:
+    """Each label key column must have its table column's type (integer widths may differ).
+
+    A silent cast (string ids onto long ids) would turn unparseable keys into nulls and lose their
+    features, so it is an error instead.
+    """
+    for label_col, table_col in keys.items():
+        want, got = labels.schema[label_col].dataType, df.schema[table_col].dataType
+        if want != got and not (isinstance(want, _INTEGRAL) and isinstance(got, _INTEGRAL)):
+            raise SchemaError(what, table_col, f"the type of label key '{label_col}' ({want.simpleString()}); "
+                              "cast one side explicitly", got.simpleString())

@@ -128,6 +128,12 @@ def test_bad_inputs_get_clear_errors(spark):
         FeatureSource("profile", ntz, {"user_id": "user_id"}, ["age"])
     with pytest.raises(JoinError, match="feature 'y' of table 'p2' clashes"):
         point_in_time_join(labels, [FeatureSource("p2", profile.withColumnRenamed("age", "y"), {"user_id": "user_id"}, ["y"])])
+    string_ids = profile.withColumn("user_id", profile.user_id.cast("string"))
+    with pytest.raises(SchemaError, match="feature table 'p': column 'user_id' expected the type of label key 'user_id' "
+                                          r"\(bigint\).*got string"):
+        point_in_time_join(labels, [FeatureSource("p", string_ids, {"user_id": "user_id"}, ["age"])])
+    narrow = profile.withColumn("user_id", profile.user_id.cast("int"))  # integer widths may differ
+    assert point_in_time_join(labels, [FeatureSource("p", narrow, {"user_id": "user_id"}, ["age"])]).first().age == 1
     no_key = labels.drop("user_id")
     with pytest.raises(SchemaError, match="labels: column 'user_id' expected a key column for feature table 'profile'"):
         point_in_time_join(no_key, [src])

@@ -71,3 +71,6 @@ def test_bad_sequence_inputs(spark):
     labels = spark.createDataFrame([(1, 1, at(1))], LABELS)
     with pytest.raises(SchemaError, match="labels: column 'user_id' expected a key column"):
         last_n_events(labels.drop("user_id"), seq)
+    as_string = SequenceSource("clicks", events.withColumn("uid", events.uid.cast("string")), {"user_id": "uid"}, ["item_id"])
+    with pytest.raises(SchemaError, match="sequence table 'clicks': column 'uid' expected the type of label key"):
+        last_n_events(labels, as_string)
