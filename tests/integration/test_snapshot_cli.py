@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_tab
 from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
-from tests.conftest import ROOT
+from tests.support.cli import CLI, metrics, run
 
 SPEC = FeatureTableSpec.model_validate({
     "name": "cli_profile", "hbase_table": "test_cli_profile", "history": True, "max_versions": 3,
@@ -46,18 +44,9 @@ def config_file(hbase, tmp_path_factory) -> Path:
     return path
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, cwd=ROOT, env=env, check=False)
-
-
-def metrics(proc: subprocess.CompletedProcess[str]) -> dict:
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = json.loads(proc.stdout.strip().splitlines()[-1])
-    return line["metrics"]
-
 
 def test_cli_snapshot_versions_and_maintain(config_file):
-    cli = [sys.executable, "-m", "fstore_batch.cli"]
+    cli = CLI
     m1 = metrics(run(*cli, "snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "1970-01-01T00:00:01.5Z"))
     assert m1["tables"]["cli_profile"]["mode"] == "initial" and m1["rows"] == 6 and m1["regions"] == 2
     proc = run(*cli, "snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "2500")
