@@ -146,3 +146,35 @@ class ValidationFailed(FstoreError):
     """A validation threshold was breached (skew, expectations)."""
 
     exit_code = 3
+
+
+class SchemaErrors(SchemaError):
+    """Several columns of one dataset are missing or mistyped; every problem is listed."""
+
+    def __init__(self, dataset: str, problems: Sequence[SchemaError]) -> None:
+        self.dataset, self.problems = dataset, list(problems)
+        self.column = ", ".join(p.column for p in self.problems)
+        self.expected = "; ".join(p.expected for p in self.problems)
+        self.got = None
+        parts = [str(p).removeprefix(f"{dataset}: ") for p in self.problems]
+        FstoreError.__init__(self, f"{dataset}: " + "; ".join(parts))
+
+
+class SkewThresholdBreached(ValidationFailed):
+    """Training-serving skew beyond the configured thresholds; names each feature and metric."""
+
+    def __init__(self, breaches: Sequence[tuple[str, str, float, float]], report: str | None = None) -> None:
+        self.breaches = list(breaches)
+        self.features = sorted({b[0] for b in self.breaches})
+        parts = [f"{f}: {metric} = {value:.4g} (threshold {limit:.4g})" for f, metric, value, limit in self.breaches]
+        super().__init__(f"skew thresholds breached by {len(self.features)} feature(s) "
+                         f"[{', '.join(self.features)}]: " + "; ".join(parts)
+                         + (f" (report: {report})" if report else ""))
+
+
+class InputNotFoundError(FstoreError, FileNotFoundError):
+    """A validation input (online log, training set) does not exist or cannot be read."""
+
+    def __init__(self, what: str, path: str, problem: str = "no such file or directory") -> None:
+        self.what, self.path = what, path
+        super().__init__(f"{what} {path}: {problem}")

@@ -1,0 +1,136 @@
+"""Great Expectations 1.x suites, run on the Spark DataFrames inside the validation.
+
+* ``training_set``: schema (required columns exist, with the types their feature kinds need),
+  null rates (``max_null_rate`` per column; ids, keys and times never null), value ranges
+  (``ranges``) and label row uniqueness (``unique_by``);
+* ``skew_table``: on the matched rows, request ids unique and, per feature, the row-level match
+  flag true for at least ``1 - max_mismatch_rate`` of rows (the same tolerance as the metrics).
+
+The context is ephemeral (nothing is written besides the Data Docs site, when a folder is given).
+Results come back as plain dicts for the report.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from fstore_batch.validation.config import ExpectationsSpec, FeatureKind
+from fstore_batch.validation.features import Feature
+from fstore_batch.validation.match import MATCHED
+from fstore_batch.validation.metrics import feature_columns
+
+log = logging.getLogger(__name__)
+
+KIND_TYPES = {
+    FeatureKind.NUMERIC: ["ByteType", "ShortType", "IntegerType", "LongType", "FloatType", "DoubleType", "DecimalType"],
+    FeatureKind.CATEGORICAL: ["StringType", "BooleanType", "IntegerType", "LongType"],
+    FeatureKind.EMBEDDING: ["ArrayType"],
+    FeatureKind.SEQUENCE: ["ArrayType"],
+}
+
+
+def training_suite(spec: ExpectationsSpec, features: list[Feature], *, ts: str, keys: list[str],
+                   columns: list[str]) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = []
+    for c in dict.fromkeys([*spec.unique_by, *keys, ts]):
+        out.append(gxe.ExpectColumnToExist(column=c))
+        if c in columns:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=c))
+    out.append(gxe.ExpectColumnValuesToBeOfType(column=ts, type_="TimestampType"))
+    for f in features:
+        out.append(gxe.ExpectColumnToExist(column=f.offline))
+        out.append(gxe.ExpectColumnValuesToBeInTypeList(column=f.offline, type_list=KIND_TYPES[f.kind]))
+    for c, rate in spec.max_null_rate.items():
+        out.append(gxe.ExpectColumnValuesToNotBeNull(column=c, mostly=round(1.0 - rate, 6)))
+    for c, (lo, hi) in spec.ranges.items():
+        out.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi))
+    if len(spec.unique_by) == 1:
+        out.append(gxe.ExpectColumnValuesToBeUnique(column=spec.unique_by[0]))
+    elif spec.unique_by:
+        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(spec.unique_by)))
+    return out
+
+
+def skew_table_view(table: DataFrame, features: list[Feature]) -> DataFrame:
+    """Matched rows: request id plus one boolean ``match__<feature>`` per feature."""
+    return (table.where(F.col("_status") == MATCHED)
+            .select("request_id", *[feature_columns(f)["match"].alias(f"match__{f.name}") for f in features]))
+
+
+def skew_suite(features: list[Feature]) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    out: list[Any] = [gxe.ExpectColumnValuesToBeUnique(column="request_id")]
+    for f in features:
+        limit = f.thresholds.max_mismatch_rate
+        out.append(gxe.ExpectColumnValuesToBeInSet(column=f"match__{f.name}", value_set=[True],
+                                                   mostly=round(1.0 - (limit or 0.0), 6)))
+    return out
+
+
+def run_suites(suites: dict[str, tuple[DataFrame, list[Any]]], *, docs_dir: str | None) -> dict[str, Any]:
+    """Validate each ``{name: (DataFrame, expectations)}``; build Data Docs into ``docs_dir``."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    sites = {}
+    if docs_dir:
+        Path(docs_dir).mkdir(parents=True, exist_ok=True)
+        sites["fstore"] = {"class_name": "SiteBuilder",
+                           "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                             "base_directory": str(Path(docs_dir).resolve())},
+                           "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
+    ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites=sites, analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False)))
+    source = ctx.data_sources.add_spark("fstore_spark")
+    results: dict[str, Any] = {}
+    for name, (df, expectations) in suites.items():
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all_rows")
+        suite = ctx.suites.add(gx.ExpectationSuite(name=name))
+        for e in expectations:
+            suite.add_expectation(e)
+        vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir else []
+        cp = ctx.checkpoints.add(gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[vd],
+                                               actions=actions, result_format={"result_format": "SUMMARY"}))
+        run = cp.run(batch_parameters={"dataframe": df})
+        results[name] = _summarise(run)
+    docs = str(Path(docs_dir).resolve() / "index.html") if docs_dir else None
+    return {"success": all(r["success"] for r in results.values()), "suites": results, "data_docs": docs}
+
+
+def _summarise(run: Any) -> dict[str, Any]:
+    (result,) = run.run_results.values()
+    failed = []
+    for r in result.results:
+        if not r.success:
+            kw = r.expectation_config.kwargs
+            res = r.result or {}
+            failed.append({"expectation": r.expectation_config.type,
+                           "column": kw.get("column") or kw.get("column_list"),
+                           "mostly": kw.get("mostly"),
+                           "observed": _plain(res.get("observed_value")),
+                           "unexpected_percent": _plain(res.get("unexpected_percent")),
+                           "exception": (r.exception_info or {}).get("exception_message")
+                           if isinstance(r.exception_info, dict) else None})
+    stats = dict(result.statistics)
+    return {"success": bool(result.success), "evaluated": int(stats.get("evaluated_expectations", 0)),
+            "successful": int(stats.get("successful_expectations", 0)), "failed": failed}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return str(v)
