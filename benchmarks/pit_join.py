@@ -1,21 +1,24 @@
 """Point-in-time join: the project's join beside the common baselines, in one Spark session.
 
-    .venv/bin/python benchmarks/pit_join.py [--scale 1.0] [--only one_table]
+    .venv/bin/python benchmarks/pit_join.py [--scale 1.0] [--case one_table|four_tables|zipf|sequences|all]
 
-Data (at --scale 1): 1,000,000 labels, 5,000,000 feature rows, 100,000 keys, over 30 days, as
-Parquet in a temp folder. Each method's result is forced with a `noop` write and timed:
+Data (at --scale 1), as Parquet in a temp folder, over 30 days; each method's result is forced
+with a `noop` write and timed (best of --repeat, run round robin):
 
-* project: `point_in_time_join` (one shuffle per key group, packed sort key, one running-window pass);
-* feast-style: range join on key and `feature_ts <= label_ts`, then `row_number() = 1` per label;
-* tempo-style: union labels and features, `last(ignorenulls)` over a key window ordered by time;
-* duckdb: `ASOF LEFT JOIN` on the same Parquet files (single-machine reference); its result is
-  also compared row by row with the project's.
+* one_table: 1,000,000 labels x 5,000,000 feature rows x 100,000 keys. The project's
+  `point_in_time_join` beside a Feast-style range join (key and `feature_ts <= label_ts`, then
+  `row_number() = 1` per label), a Tempo-style union + `last(ignorenulls)` window, and DuckDB's
+  `ASOF LEFT JOIN` on the same files (single-machine reference, compared row by row);
+* four_tables: four feature tables of 5,000,000 rows on the same key, joined in one pass, beside
+  the Tempo-style join chained four times;
+* zipf: one table with Zipf(1.1)-skewed keys (labels and features; the hottest key holds ~10% of
+  the rows): the project's join with and without hot-key time buckets (one day), beside
+  Tempo-style, on 64 shuffle partitions. Besides the time, the slowest and median task of the
+  heaviest shuffle-reading stage are read from Spark's status API: the straggler ratio;
+* sequences: last-50 sequences over 20,000,000 events for the labels, `last_n_events` beside the
+  baseline: key join on `event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
 
-With ``--sequences``: last-50 click sequences over 20,000,000 events (at --scale 1) for the
-1,000,000 labels, the project's `last_n_events` beside the baseline: key join on
-`event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
-
-Prints seconds per method and the ratios the issue sets targets for.
+Prints one JSON line per case with the seconds and the ratios the issue sets targets for.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import tempfile
 import time
+import urllib.request
+from datetime import timedelta
 
 import duckdb
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from fstore_batch.config import SparkConfig
@@ -39,28 +45,43 @@ from fstore_batch.session import build_session
 MONTH_S = 30 * 86_400
 START_S = 1_790_000_000
 FEATURES = ["f_int", "f_double", "f_str"]
+LABEL_COLS = ["lid", "user_id", "label_ts", "y"]
 
 
-def generate(spark: SparkSession, folder: str, labels: int, rows: int, keys: int) -> tuple[str, str]:
-    lab = (spark.range(labels).withColumnRenamed("id", "lid")
-           .withColumn("user_id", F.abs(F.xxhash64("lid", F.lit(1)) % keys).cast("long"))
-           .withColumn("label_ts", F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("lid", F.lit(2)) % MONTH_S)))
-           .withColumn("y", (F.xxhash64("lid", F.lit(3)) % 2).cast("int")))
-    feat = (spark.range(rows).withColumnRenamed("id", "rid")
-            .withColumn("user_id", F.abs(F.xxhash64("rid", F.lit(4)) % keys).cast("long"))
-            .withColumn("event_ts", F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("rid", F.lit(5)) % MONTH_S)))
-            .withColumn("f_int", (F.col("rid") % 1000).cast("int"))
-            .withColumn("f_double", F.col("rid") / 7.0)
-            .withColumn("f_str", F.concat(F.lit("v"), (F.col("rid") % 97).cast("string"))))
-    lp, fp = f"{folder}/labels", f"{folder}/features"
+def key_column(seed: int, keys: int, zipf: float | None) -> Column:
+    """A key in [0, keys): uniform, or ~Zipf(s) by the inverse CDF of the continuous power law."""
+    u = F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(1 << 30)) / float(1 << 30)
+    if zipf is None:
+        return F.floor(u * keys).cast("long")
+    a = 1.0 - zipf
+    return F.least(F.floor(F.pow((F.pow(F.lit(float(keys + 1)), a) - 1) * u + 1, 1.0 / a)) - 1, F.lit(keys - 1)).cast("long")
+
+
+def generate(spark: SparkSession, folder: str, labels: int, rows: int, keys: int, *, tables: int = 1,
+             zipf: float | None = None) -> tuple[str, list[str]]:
+    lab = (spark.range(labels).withColumn("user_id", key_column(1, keys, zipf))
+           .withColumn("label_ts", F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("id", F.lit(2)) % MONTH_S)))
+           .withColumn("y", (F.xxhash64("id", F.lit(3)) % 2).cast("int")).withColumnRenamed("id", "lid"))
+    lp = f"{folder}/labels"
     lab.write.parquet(lp)
-    feat.write.parquet(fp)
-    return lp, fp
+    paths = []
+    for t in range(tables):
+        feat = (spark.range(rows).withColumn("user_id", key_column(4 + 10 * t, keys, zipf))
+                .withColumn("event_ts", F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("id", F.lit(5 + 10 * t)) % MONTH_S)))
+                .withColumn("f_int", (F.col("id") % 1000).cast("int"))
+                .withColumn("f_double", F.col("id") / 7.0)
+                .withColumn("f_str", F.concat(F.lit("v"), (F.col("id") % 97).cast("string")))
+                .withColumnRenamed("id", "rid"))
+        paths.append(f"{folder}/features_{t}")
+        feat.write.parquet(paths[-1])
+    return lp, paths
 
 
-def project(labels: DataFrame, feats: DataFrame) -> DataFrame:
-    src = FeatureSource("f", feats, {"user_id": "user_id"}, FEATURES, tie_breaker="rid")
-    return point_in_time_join(labels, [src])
+def project(labels: DataFrame, tables: list[DataFrame], time_bucket: timedelta | None = None) -> DataFrame:
+    prefix = len(tables) > 1
+    sources = [FeatureSource(f"t{i}", df, {"user_id": "user_id"}, FEATURES, tie_breaker="rid",
+                             prefix=f"t{i}_" if prefix else "") for i, df in enumerate(tables)]
+    return point_in_time_join(labels, sources, time_bucket=time_bucket)
 
 
 def feast_style(labels: DataFrame, feats: DataFrame) -> DataFrame:
@@ -70,17 +91,19 @@ def feast_style(labels: DataFrame, feats: DataFrame) -> DataFrame:
     return joined.withColumn("_rn", F.row_number().over(w)).where("_rn = 1").drop("_rn", "fk", "event_ts", "rid")
 
 
-def tempo_style(labels: DataFrame, feats: DataFrame) -> DataFrame:
-    lab = labels.select("lid", "user_id", F.col("label_ts").alias("ts"), "label_ts", "y",
-                        F.lit(1).alias("_kind"), F.lit(None).cast("long").alias("rid"),
-                        *[F.lit(None).cast(feats.schema[f].dataType).alias(f) for f in FEATURES])
-    fea = feats.select(F.lit(None).cast("long").alias("lid"), "user_id", F.col("event_ts").alias("ts"),
-                       F.lit(None).cast("timestamp").alias("label_ts"), F.lit(None).cast("int").alias("y"),
-                       F.lit(0).alias("_kind"), "rid", *FEATURES)
+def tempo_style(labels: DataFrame, feats: DataFrame, prefix: str = "") -> DataFrame:
+    """Union + forward fill, the way Tempo's ``asofJoin`` does it; labels keep every column they have."""
+    carried = [c for c in labels.columns if c != "label_ts"]
+    out = [prefix + f for f in FEATURES]
+    lab = labels.select(*carried, F.col("label_ts").alias("ts"), "label_ts", F.lit(1).alias("_kind"),
+                        F.lit(None).cast("long").alias("rid"),
+                        *[F.lit(None).cast(feats.schema[f].dataType).alias(o) for f, o in zip(FEATURES, out)])
+    fea = feats.select(*[F.lit(None).cast(labels.schema[c].dataType).alias(c) for c in carried if c != "user_id"],
+                       "user_id", F.col("event_ts").alias("ts"), F.lit(None).cast("timestamp").alias("label_ts"),
+                       F.lit(0).alias("_kind"), "rid", *[F.col(f).alias(o) for f, o in zip(FEATURES, out)])
     w = (Window.partitionBy("user_id").orderBy("ts", "_kind", "rid")
          .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    filled = lab.unionByName(fea).select(
-        "lid", "user_id", "label_ts", "y", "_kind", *[F.last(f, ignorenulls=True).over(w).alias(f) for f in FEATURES])
+    filled = lab.unionByName(fea).select(*carried, "label_ts", "_kind", *[F.last(o, ignorenulls=True).over(w).alias(o) for o in out])
     return filled.where("_kind = 1").drop("_kind")
 
 
@@ -96,10 +119,37 @@ def sequences_baseline(labels: DataFrame, events: DataFrame) -> DataFrame:
     return top.groupBy("lid").agg(F.collect_list("f_int").alias("seq_f_int"))
 
 
-def timed(df: DataFrame) -> float:
+def timed(spark: SparkSession, name: str, df: DataFrame) -> float:
+    spark.sparkContext.setJobGroup(name, name)
     started = time.monotonic()
     df.write.format("noop").mode("overwrite").save()
     return time.monotonic() - started
+
+
+def straggler_ratio(spark: SparkSession, group: str) -> dict[str, float]:
+    """Slowest / median task time in the heaviest shuffle-reading stage of ``group``'s jobs (Spark's status API)."""
+    sc = spark.sparkContext
+    api = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}"
+
+    def get(path: str) -> list[dict]:
+        with urllib.request.urlopen(api + path, timeout=30) as r:
+            return json.load(r)
+
+    stage_ids = [s for j in get("/jobs") if j.get("jobGroup") == group for s in j["stageIds"]]
+    stages = [a for sid in stage_ids for a in get(f"/stages/{sid}") if a["status"] == "COMPLETE" and a["shuffleReadBytes"]]
+    heaviest = max(stages, key=lambda a: a["executorRunTime"])
+    tasks = get(f"/stages/{heaviest['stageId']}/{heaviest['attemptId']}/taskList?length=100000")
+    runs = [t["taskMetrics"]["executorRunTime"] for t in tasks if t["status"] == "SUCCESS"]
+    return {"tasks": len(runs), "slowest_ms": max(runs), "median_ms": statistics.median(runs),
+            "slowest_over_median": round(max(runs) / max(statistics.median(runs), 1), 2)}
+
+
+def best_of(spark: SparkSession, methods: dict[str, object], repeat: int) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for r in range(repeat):
+        for name, make in methods.items():
+            best[name] = min(best.get(name, float("inf")), timed(spark, f"{name}#{r}", make()))  # type: ignore[operator]
+    return best
 
 
 def duckdb_reference(lp: str, fp: str, out: str) -> tuple[float, int]:
@@ -120,52 +170,90 @@ def duckdb_reference(lp: str, fp: str, out: str) -> tuple[float, int]:
     return secs, int(mismatches)
 
 
+def rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 2) for k, v in d.items()}
+
+
+def case_one_table(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
+    lp, (fp,) = generate(spark, f"{folder}/one", n["labels"], n["rows"], n["keys"])
+    labels, feats = spark.read.parquet(lp), spark.read.parquet(fp)
+    methods = {"project_s": lambda: project(labels, [feats]), "tempo_style_s": lambda: tempo_style(labels, feats)}
+    if not args.skip_feast:
+        methods["feast_style_s"] = lambda: feast_style(labels, feats)
+    res = best_of(spark, methods, args.repeat)
+    out = f"{folder}/one/project_out"
+    project(labels, [feats]).write.parquet(out)
+    res["duckdb_asof_s"], mismatches = duckdb_reference(lp, fp, out)
+    report = {**rounded(res), "project_over_tempo": round(res["project_s"] / res["tempo_style_s"], 3),
+              "target_tempo": "<= 0.8", "mismatches_vs_duckdb": mismatches}
+    if "feast_style_s" in res:
+        report |= {"project_over_feast": round(res["project_s"] / res["feast_style_s"], 3), "target_feast": "<= 0.25"}
+    return report
+
+
+def case_four_tables(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
+    lp, fps = generate(spark, f"{folder}/four", n["labels"], n["rows"], n["keys"], tables=4)
+    labels, tables = spark.read.parquet(lp), [spark.read.parquet(p) for p in fps]
+
+    def chained() -> DataFrame:
+        out = labels
+        for i, t in enumerate(tables):
+            out = tempo_style(out, t, prefix=f"t{i}_")
+        return out
+
+    res = best_of(spark, {"project_s": lambda: project(labels, tables), "tempo_chained_s": chained}, args.repeat)
+    return {**rounded(res), "project_over_tempo_chained": round(res["project_s"] / res["tempo_chained_s"], 3),
+            "target": "<= 0.7"}
+
+
+def case_zipf(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
+    lp, (fp,) = generate(spark, f"{folder}/zipf", n["labels"], n["rows"], n["keys"], zipf=1.1)
+    labels, feats = spark.read.parquet(lp), spark.read.parquet(fp)
+    top = feats.groupBy("user_id").count().orderBy(F.desc("count")).first()
+    # As on a cluster: many shuffle partitions, all kept (coalescing would hide the straggler).
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    spark.conf.set("spark.sql.shuffle.partitions", "64")
+    methods = {"project_buckets_s": lambda: project(labels, [feats], timedelta(days=1)),
+               "project_no_buckets_s": lambda: project(labels, [feats]),
+               "tempo_style_s": lambda: tempo_style(labels, feats)}
+    res = best_of(spark, methods, args.repeat)
+    last = args.repeat - 1
+    stragglers = {m: straggler_ratio(spark, f"{m}#{last}") for m in methods}
+    spark.conf.unset("spark.sql.adaptive.coalescePartitions.enabled")
+    spark.conf.set("spark.sql.shuffle.partitions", "16")
+    return {**rounded(res), "hottest_key_rows": top["count"],
+            "project_over_tempo": round(res["project_buckets_s"] / res["tempo_style_s"], 3),
+            "stragglers": stragglers,
+            "target": "slowest task <= 3x median"}
+
+
+def case_sequences(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
+    lp, (ep,) = generate(spark, f"{folder}/seq", n["labels"], 4 * n["rows"], n["keys"])
+    labels, events = spark.read.parquet(lp), spark.read.parquet(ep)
+    res = best_of(spark, {"project_s": lambda: sequences_project(labels, events),
+                          "baseline_s": lambda: sequences_baseline(labels, events)}, args.repeat)
+    return {"events": 4 * n["rows"], "n": 50, **rounded(res),
+            "speedup": round(res["baseline_s"] / res["project_s"], 2), "target": ">= 5"}
+
+
+CASES = {"one_table": case_one_table, "four_tables": case_four_tables, "zipf": case_zipf, "sequences": case_sequences}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M labels x 5M feature rows x 100k keys")
+    p.add_argument("--case", choices=[*CASES, "all"], default="all", help="which comparison (default: all)")
     p.add_argument("--skip-feast", action="store_true", help="skip the (slow) range-join baseline")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per method, round robin; best is kept")
-    p.add_argument("--sequences", action="store_true", help="run the last-50 sequence comparison instead")
     args = p.parse_args()
-    n_labels, n_rows, n_keys = int(1_000_000 * args.scale), int(5_000_000 * args.scale), int(100_000 * args.scale)
-    spark = build_session(SparkConfig(master="local[2]", conf={"spark.ui.enabled": "false",
-                                                               "spark.sql.shuffle.partitions": "16"}))
+    n = {"labels": int(1_000_000 * args.scale), "rows": int(5_000_000 * args.scale), "keys": int(100_000 * args.scale)}
+    spark = build_session(SparkConfig(master="local[2]", conf={"spark.sql.shuffle.partitions": "16",
+                                                               "spark.ui.showConsoleProgress": "false"}))
     spark.sparkContext.setLogLevel("ERROR")
     folder = tempfile.mkdtemp(prefix="bench-pit-")
-    if args.sequences:
-        try:
-            lp, ep = generate(spark, folder, n_labels, 4 * n_rows, n_keys)
-            labels, events = spark.read.parquet(lp), spark.read.parquet(ep)
-            best: dict[str, float] = {}
-            for _ in range(args.repeat):
-                for name, method in (("project_s", sequences_project), ("baseline_s", sequences_baseline)):
-                    best[name] = min(best.get(name, float("inf")), timed(method(labels, events)))
-            print(json.dumps({"labels": n_labels, "events": 4 * n_rows, "keys": n_keys, "n": 50,
-                              **{k: round(v, 2) for k, v in best.items()},
-                              "speedup": round(best["baseline_s"] / best["project_s"], 2), "target": ">= 5"}))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
     try:
-        lp, fp = generate(spark, folder, n_labels, n_rows, n_keys)
-        labels, feats = spark.read.parquet(lp), spark.read.parquet(fp)
-        methods = {"project_s": project, "tempo_style_s": tempo_style}
-        if not args.skip_feast:
-            methods["feast_style_s"] = feast_style
-        res: dict[str, float] = {}
-        for _ in range(args.repeat):
-            for name, method in methods.items():
-                res[name] = min(res.get(name, float("inf")), timed(method(labels, feats)))
-        out = f"{folder}/project_out"
-        project(labels, feats).write.parquet(out)
-        res["duckdb_asof_s"], mismatches = duckdb_reference(lp, fp, out)
-        report = {"labels": n_labels, "feature_rows": n_rows, "keys": n_keys,
-                  **{k: round(v, 2) for k, v in res.items()},
-                  "project_over_tempo": round(res["project_s"] / res["tempo_style_s"], 3), "target_tempo": "<= 0.8",
-                  "mismatches_vs_duckdb": mismatches}
-        if "feast_style_s" in res:
-            report |= {"project_over_feast": round(res["project_s"] / res["feast_style_s"], 3), "target_feast": "<= 0.25"}
-        print(json.dumps(report))
+        for name in CASES if args.case == "all" else [args.case]:
+            print(json.dumps({"case": name, **n, **CASES[name](spark, folder, n, args)}), flush=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
