@@ -61,6 +61,8 @@ demo: hbase-up  ## the end-to-end demo on built-in sample data
 	$(VENV)/bin/fstore-batch versions item_stats
 	@echo "== build the CTR training set: point-in-time join of the snapshots onto the impression labels"
 	$(VENV)/bin/fstore-batch build conf/training_sets/sample.yaml --show 2
+	@echo "== the same set sampled (a quarter of the non-clicks, weighted), embeddings quantized, hot users split by day"
+	$(VENV)/bin/fstore-batch build conf/training_sets/sample_compact.yaml
 
 test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on failure)
 	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
