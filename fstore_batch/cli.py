@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fstore_batch import __version__
@@ -173,9 +174,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.labels:
         ts_overrides.append(f"labels.path={args.labels}")
     cfg = load_config(TrainingSetConfig, args.training_set, overrides=ts_overrides, env={})
+    window = None
+    if args.date:
+        start = datetime.combine(args.date, datetime.min.time(), tzinfo=UTC)
+        window = (start, start + timedelta(days=1))
     spark = build_session(store.spark)
     inputs = resolve_inputs(spark, cfg, store)
-    m = build_training_set(spark, cfg, inputs, output=args.out)
+    m = build_training_set(spark, cfg, inputs, output=args.out, window=window)
     print(json.dumps({"manifest": {"training_set": cfg.name, "inputs": m["inputs"]}}, indent=2))
     print(f"training set {cfg.name}: {m['rows']} rows x {m['columns']} columns at {m['path']} (version {m['version']})")
     if args.show:
@@ -268,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
     p.add_argument("--labels", help="label path (overrides labels.path)")
     p.add_argument("--out", help="output Delta path (overrides output)")
+    p.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="build only the labels of this UTC day and replace only that day in the output "
+                        "(daily runs; rerunning a day is safe). Default: all labels, whole output replaced")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print N rows of the result")
     p.add_argument("--ts-set", dest="ts_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training-set config key, e.g. --ts-set features.0.version=3")

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -66,11 +67,16 @@ def resolve_labels(spark: SparkSession, cfg: TrainingSetConfig) -> dict[str, Any
 
 
 def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict[str, dict[str, Any]],
-                       *, output: str | None = None, labels: dict[str, Any] | None = None) -> dict[str, Any]:
+                       *, output: str | None = None, labels: dict[str, Any] | None = None,
+                       window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
     """Join, then write the training set to ``output`` (default ``cfg.output``) as one commit.
 
     ``labels`` is the resolved label source (default: ``resolve_labels``); a rebuild passes the
     manifest's, and file-based labels must still have the fingerprint recorded there.
+
+    ``window`` = ``(start, end)`` builds only the labels with ``start <= ts < end`` and replaces
+    just that time range of the output (Delta ``replaceWhere``): a daily run for one date, rerun
+    safely. Without it the whole output is replaced.
     """
     started = time.monotonic()
     out_path = output or cfg.output
@@ -81,6 +87,8 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
         if now["fingerprint"] != labels["fingerprint"]:
             raise StorageError(f"labels at {labels['path']} changed since the build: {labels['files']} files then, "
                                f"{now['files']} now; the manifest cannot be reproduced from them")
+    if window:
+        label_df = label_df.where((F.col(cfg.labels.ts) >= F.lit(window[0])) & (F.col(cfg.labels.ts) < F.lit(window[1])))
     if cfg.sampling:
         label_df = sample_labels(label_df, _sampling(cfg.sampling), ts=cfg.labels.ts)
     tables = {t: spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
@@ -100,12 +108,20 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
     modes = {f.prefix + name: mode for f in cfg.features for name, mode in f.quantize.items()}
     rows, quantized = quantize_embeddings(rows, modes)
     manifest = {"training_set": cfg.name, "config": cfg.model_dump(mode="json"), "config_hash": config_hash(cfg),
-                "inputs": inputs, "labels": labels}
-    (rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", json.dumps({MANIFEST_KEY: manifest}, sort_keys=True, default=str)).save(out_path))
+                "inputs": inputs, "labels": labels,
+                "window": None if window is None else [w.isoformat() for w in window]}
+    writer = (rows.write.format("delta").mode("overwrite")
+              .option("userMetadata", json.dumps({MANIFEST_KEY: manifest}, sort_keys=True, default=str)))
+    if window and DeltaTable.isDeltaTable(spark, out_path):
+        writer = writer.option("replaceWhere", f"`{cfg.labels.ts}` >= '{window[0].isoformat()}' "
+                                              f"AND `{cfg.labels.ts}` < '{window[1].isoformat()}'")
+    else:
+        writer = writer.option("overwriteSchema", "true")
+    writer.save(out_path)
     version = int(DeltaTable.forPath(spark, out_path).history(1).first().version)
     got = counted.get
     return {"training_set": cfg.name, "path": out_path, "version": version, "rows": got["rows"],
+            "window": manifest["window"],
             "columns": len(rows.columns), "labels_null_key_or_time": got["labels_null_key_or_time"] or 0,
             "quantization": error_report(quantized, modes), "inputs": inputs, "labels": labels,
             "seconds": round(time.monotonic() - started, 2)}
@@ -128,7 +144,10 @@ def read_manifest(spark: SparkSession, path: str, version: int | None = None) ->
 def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str) -> dict[str, Any]:
     """Rebuild a training set exactly as a manifest describes (every input pinned)."""
     cfg = TrainingSetConfig.model_validate(manifest["config"])
-    return build_training_set(spark, cfg, manifest["inputs"], output=output, labels=manifest["labels"])
+    window = manifest.get("window")
+    return build_training_set(spark, cfg, manifest["inputs"], output=output, labels=manifest["labels"],
+                              window=None if window is None else (datetime.fromisoformat(window[0]),
+                                                                  datetime.fromisoformat(window[1])))
 
 
 def _read_labels(spark: SparkSession, labels: dict[str, Any]) -> DataFrame:

@@ -119,3 +119,16 @@ def test_delta_labels_are_pinned_and_changed_file_labels_refuse_a_rebuild(spark,
     more.write.mode("append").parquet(str(tmp / "labels"))
     with pytest.raises(StorageError, match=r"labels at .*/labels changed since the build: 2 files then, 4 now"):
         rebuild(spark, read_manifest(spark, cfg.output), output=str(tmp / "p2"))
+
+
+def test_windowed_builds_replace_only_their_range_and_rerun_safely(spark, world):
+    store, cfg, tmp = world
+    first, second = (at(0), at(3)), (at(3), at(7))
+    a = build_training_set(spark, cfg, resolve_inputs(spark, cfg, store), window=first)
+    b = build_training_set(spark, cfg, resolve_inputs(spark, cfg, store), window=second)
+    assert (a["rows"], b["rows"]) == (2, 2) and b["window"] == [at(3).isoformat(), at(7).isoformat()]
+    again = build_training_set(spark, cfg, resolve_inputs(spark, cfg, store), window=first)  # a rerun of the day
+    out = spark.read.format("delta").load(cfg.output)
+    assert again["version"] == 2 and sorted(r.request_id for r in out.collect()) == ["r1", "r2", "r3", "r4"]
+    rebuilt = rebuild(spark, read_manifest(spark, cfg.output, version=1), output=str(tmp / "day2"))
+    assert rebuilt["rows"] == 2 and rebuilt["window"] == b["window"]
