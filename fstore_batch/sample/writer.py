@@ -90,7 +90,7 @@ def write_labels(data: SampleData, out_dir: str | Path) -> Path:
 
 def write_sample(cfg: FeatureStoreConfig, data: SampleData, labels_dir: str | Path) -> list[dict[str, Any]]:
     """(Re)create the sample tables pre-split by salt, fill them, and write the label log."""
-    create_presplit_tables([feature_table_layout(cfg.table(name)) for name in data.tables])
+    create_presplit_tables([feature_table_layout(cfg.table(name), prefix=cfg.hbase.table_prefix) for name in data.tables])
     stats = []
     for name, cells in data.tables.items():
         stats.append(write_table(cfg.hbase, cfg.table(name), cells))

@@ -39,10 +39,14 @@ def create_presplit_tables(layouts: list[TableLayout]) -> None:
         raise HBaseTableError(names, f"create-tables failed (exit {proc.returncode}): {tail}")
 
 
-def feature_table_layout(spec: FeatureTableSpec) -> TableLayout:
-    """The HBase layout a feature-table spec describes: one region per salt bucket."""
+def feature_table_layout(spec: FeatureTableSpec, *, prefix: str | None = None) -> TableLayout:
+    """The HBase layout a feature-table spec describes: one region per salt bucket.
+
+    ``prefix`` is the connection's ``hbase.table_prefix``: happybase reads ``<prefix>_<table>``.
+    """
     families = {fam: spec.max_versions for fam in spec.families}
-    return spec.hbase_table, families, RowKeyCodec(spec.row_key).split_points()
+    name = f"{prefix}_{spec.hbase_table}" if prefix else spec.hbase_table
+    return name, families, RowKeyCodec(spec.row_key).split_points()
 
 
 def list_regions(conn: happybase.Connection, table: str) -> list[tuple[bytes, bytes]]:
