@@ -10,8 +10,12 @@ SPARK_JARS := .cache/spark-jars
 export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
+# Airflow 3 lives in its own virtualenv: its Spark provider brings a `pyspark` of its own.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
+AIRFLOW_REQS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4 pytest pytest-timeout pyyaml
 
-.PHONY: help sysdeps install jars hbase-up hbase-down hbase-status sample demo test unit lint bench clean
+.PHONY: help sysdeps install jars airflow airflow-lock dist hbase-up hbase-down hbase-status sample demo test unit lint bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,6 +33,30 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed  ## Python virtualenv with pinned packages (constraints.txt)
+
+$(AIRFLOW_VENV)/.installed: constraints-airflow.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	[ -x $(AIRFLOW_PY) ] || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_PY) -m pip install -q --upgrade pip
+	$(AIRFLOW_PY) -m pip install -q -c constraints-airflow.txt $(AIRFLOW_REQS)
+	touch $@
+
+airflow: $(AIRFLOW_VENV)/.installed  ## Airflow 3 + Spark provider in .venv-airflow (pinned: constraints-airflow.txt)
+
+airflow-lock:  ## re-resolve Airflow's packages from scratch and rewrite constraints-airflow.txt
+	rm -rf .cache/airflow-lock && $(PYTHON) -m venv .cache/airflow-lock
+	.cache/airflow-lock/bin/python -m pip install -q --upgrade pip
+	.cache/airflow-lock/bin/python -m pip install -q $(AIRFLOW_REQS)
+	{ echo "# Lock file for .venv-airflow (make airflow-lock rewrites it): pip freeze of a clean resolve of"; \
+	  echo "#   $(AIRFLOW_REQS)"; \
+	  .cache/airflow-lock/bin/python -m pip freeze --all --exclude pip; } > constraints-airflow.txt
+	rm -rf .cache/airflow-lock
+
+dist: install  ## wheel + zip of the package for spark-submit --py-files (into dist/)
+	rm -rf dist build && mkdir -p dist
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	$(PY) -c "import shutil; shutil.make_archive('dist/fstore_batch', 'zip', '.', 'fstore_batch')"
+	@ls -l dist
 
 $(SPARK_JARS)/.stamp: stack/spark/pom.xml
 	rm -rf $(SPARK_JARS)
@@ -64,7 +92,7 @@ demo: hbase-up  ## the end-to-end demo on built-in sample data
 	@echo "== the same set sampled (a quarter of the non-clicks, weighted), embeddings quantized, hot users split by day"
 	$(VENV)/bin/fstore-batch build conf/training_sets/sample_compact.yaml
 
-test: sysdeps install jars  ## start HBase, run every test, stop HBase (even on failure)
+test: sysdeps install jars airflow  ## start HBase, run every test, stop HBase (even on failure)
 	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
 	trap '[ $$started = 1 ] && $(HBASECTL) down' EXIT; \
 	$(HBASECTL) up && $(VENV)/bin/pytest $(PYTEST_ARGS)
