@@ -201,6 +201,26 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from fstore_batch.config import load_config
+    from fstore_batch.config.training import TrainingSetConfig
+    from fstore_batch.session import build_session
+    from fstore_batch.storage.delta.registry import REGISTRY_TABLE, build_of_day, publish
+
+    store = _load(args)
+    ts = load_config(TrainingSetConfig, args.training_set, env={})
+    path = args.out or ts.output
+    registry = args.registry or store.storage.table_path(REGISTRY_TABLE)
+    spark = build_session(store.spark)
+    entry = build_of_day(spark, path, args.date, args.version)
+    mode = publish(spark, registry, entry)
+    log.info("publish %s %s: version %d of %s (%s) in %s", entry.training_set, args.date, entry.version,
+             path, mode, registry)
+    emit_metrics("publish", {"training_set": entry.training_set, "date": args.date.isoformat(), "path": path,
+                             "version": entry.version, "rows": entry.rows, "registry": registry, "mode": mode})
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -289,6 +309,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="which build (Delta version) to reproduce (default: latest)")
     p.add_argument("--out", required=True, help="where to write the rebuilt training set")
     p.set_defaults(handler=cmd_rebuild)
+
+    p = sub.add_parser("publish", help="record the validated training-set version of a day in the registry",
+                       description="Finds the newest commit of the training set that `build --date` wrote for "
+                                   "DATE and records (training_set, date, path, Delta version, rows, "
+                                   "validated_at) in the registry Delta table that downstream jobs read. "
+                                   "Publishing a date again replaces its row; the same version is a no-op.")
+    _config_args(p)
+    p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
+    p.add_argument("--date", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+                   help="the UTC day whose build to publish (as given to build --date)")
+    p.add_argument("--out", help="the training set's Delta path, when build was given --out (overrides output)")
+    p.add_argument("--version", type=int, help="publish exactly this Delta version (must be a build of --date; "
+                                               "default: the newest build of --date)")
+    p.add_argument("--registry", help="registry Delta table (default: <storage.root>/training_set_registry)")
+    p.set_defaults(handler=cmd_publish)
     return parser
 
 

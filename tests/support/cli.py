@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,18 @@ def metrics(proc: subprocess.CompletedProcess[str]) -> dict:
     """The final JSON metrics line of a successful run."""
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]
+
+
+def spark_submit(job: str, *args: str, master: str = "local[2]") -> subprocess.CompletedProcess[str]:
+    """Run ``jobs/<job>`` through the real ``spark-submit`` of this venv's pyspark, as on a cluster.
+
+    The Delta jars come from the project cache via ``--jars``; the driver and the executors run
+    this interpreter (PYSPARK_PYTHON), which has the library installed.
+    """
+    from fstore_batch.session import DELTA_CONF, delta_jars
+
+    confs = [x for key, value in DELTA_CONF.items() for x in ("--conf", f"{key}={value}")]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    return run(str(Path(sys.executable).parent / "spark-submit"), "--master", master,
+               "--jars", ",".join(str(j) for j in delta_jars()), *confs,
+               "--conf", "spark.ui.enabled=false", f"jobs/{job}", *args, env=env)
