@@ -17,6 +17,8 @@ from fstore_batch.config import FeatureStoreConfig, HBaseConfig, SparkConfig, lo
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")  # pandas-on-Spark (used by assertDataFrameEqual) asks for it
 SAMPLE_CONFIG = ROOT / "conf" / "sample.yaml"
+# tests/airflow run in .venv-airflow, driven by tests/integration/test_airflow_dags.py
+collect_ignore = ["airflow"]
 
 
 @pytest.fixture(scope="session")
