@@ -69,7 +69,7 @@ def infer_kind(dtype: T.DataType) -> FeatureKind | None:
     if isinstance(dtype, T.ArrayType):
         if isinstance(dtype.elementType, FLOAT_TYPES):
             return FeatureKind.EMBEDDING
-        if isinstance(dtype.elementType, INT_TYPES | T.StringType):
+        if isinstance(dtype.elementType, (*INT_TYPES, T.StringType)):
             return FeatureKind.SEQUENCE
     return None
 
@@ -134,7 +134,7 @@ def check_log_columns(cfg: SkewConfig, log: DataFrame, offline: DataFrame, offli
     if spec.request_id is not None:
         for name, df, problems in ((log_name, log, log_problems), (offline_name, offline, off_problems)):
             p = _check_type(name, df, spec.request_id, "a request id (string or integer)",
-                            lambda t: isinstance(t, T.StringType | INT_TYPES))
+                            lambda t: isinstance(t, (T.StringType, *INT_TYPES)))
             if p:
                 problems.append(p)
     for name, df, col, problems in ((log_name, log, spec.ts, log_problems),
@@ -150,7 +150,7 @@ def check_log_columns(cfg: SkewConfig, log: DataFrame, offline: DataFrame, offli
     for key in spec.keys:
         for name, df, problems in ((log_name, log, log_problems), (offline_name, offline, off_problems)):
             p = _check_type(name, df, key, "an entity key (string or integer)",
-                            lambda t: isinstance(t, T.StringType | INT_TYPES))
+                            lambda t: isinstance(t, (T.StringType, *INT_TYPES)))
             if p:
                 problems.append(p)
     _raise(log_name, log_problems)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -59,8 +60,13 @@ class Coverage:
 
 
 def match_rows(log: DataFrame, offline: DataFrame, sides: Sides, features: list[Feature], *,
-               fallback: bool = True, time_tolerance: timedelta = timedelta(seconds=1)) -> DataFrame:
-    """The skew table of ``log`` (online) against ``offline`` (training rows)."""
+               fallback: bool = True, time_tolerance: timedelta = timedelta(seconds=1),
+               storage: StorageLevel = StorageLevel.MEMORY_AND_DISK) -> DataFrame:
+    """The skew table of ``log`` (online) against ``offline`` (training rows), persisted at ``storage``.
+
+    The caller unpersists it. The request-id join is materialised once; the fallback (keys +
+    time) runs only when both sides have rows left over by it.
+    """
     on = log.select(*_side_cols(sides.request_id, sides.online_ts, sides.keys, "on"),
                     *[F.col(f.online).alias(f.on) for f in features])
     off = offline.select(*_side_cols(sides.request_id, sides.offline_ts, sides.keys, "off"),
@@ -69,30 +75,38 @@ def match_rows(log: DataFrame, offline: DataFrame, sides: Sides, features: list[
     on_types = {**{f.name: f.dataType for f in on.schema.fields}, "_n_on": "bigint"}
     off_types = {**{f.name: f.dataType for f in off.schema.fields}, "_n_off": "bigint"}
     if sides.request_id is None:
-        by_id = None
-        left_on = on.withColumn("_n_on", F.lit(1).cast("bigint"))
-        left_off = off.withColumn("_n_off", F.lit(1).cast("bigint"))
+        first = _pad(on.withColumn("_n_on", F.lit(1).cast("bigint")), off_types).unionByName(
+            _pad(off.withColumn("_n_off", F.lit(1).cast("bigint")), on_types))
     else:
-        on_ids, off_ids = _dedupe(on, "on"), _dedupe(off, "off")
-        by_id = on_ids.join(off_ids, F.col("_rid_on") == F.col("_rid_off"), "full_outer")
+        first = _dedupe(on, "on").join(_dedupe(off, "off"), F.col("_rid_on") == F.col("_rid_off"), "full_outer")
         null_on = on.where(F.col("_rid_on").isNull()).withColumn("_n_on", F.lit(1).cast("bigint"))
         null_off = off.where(F.col("_rid_off").isNull()).withColumn("_n_off", F.lit(1).cast("bigint"))
-        left_on = by_id.where(F.col("_rid_off").isNull()).select(*on_cols, "_n_on").unionByName(null_on)
-        left_off = by_id.where(F.col("_rid_on").isNull()).select(*off_cols, "_n_off").unionByName(null_off)
-    parts = []
-    if by_id is not None:
-        parts.append(_finish(by_id.where(F.col("_rid_on").isNotNull() & F.col("_rid_off").isNotNull()),
-                             sides, features, F.lit(MATCHED), F.lit("id")))
-    if fallback:
-        pairs = _nearest_pairs(left_on, left_off, sides.keys, time_tolerance)
-        parts.append(_finish(pairs, sides, features, F.lit(MATCHED), F.lit("keys")))
-        left_on = left_on.join(pairs.select("_uid_on"), "_uid_on", "left_anti")
-        left_off = left_off.join(pairs.select("_uid_off"), "_uid_off", "left_anti")
-    parts.append(_finish(_pad(left_on, off_types), sides, features, F.lit(ONLINE_ONLY), F.lit(None)))
-    parts.append(_finish(_pad(left_off, on_types), sides, features, F.lit(OFFLINE_ONLY), F.lit(None)))
+        first = first.unionByName(_pad(null_on, off_types)).unionByName(_pad(null_off, on_types))
+    status = (F.when(F.col("_uid_on").isNotNull() & F.col("_uid_off").isNotNull(), F.lit(MATCHED))
+              .when(F.col("_uid_on").isNotNull(), F.lit(ONLINE_ONLY)).otherwise(F.lit(OFFLINE_ONLY)))
+    by = F.when(status == MATCHED, F.lit("id"))
+    table = _finish(first, sides, features, status, by).persist(storage)
+    if not fallback:
+        return table
+    left = table.where(F.col("_status") != MATCHED).groupBy("_status").count().collect()
+    counts = {r["_status"]: r["count"] for r in left}
+    if not counts.get(ONLINE_ONLY) or not counts.get(OFFLINE_ONLY):
+        return table
+    left_on = table.where(F.col("_status") == ONLINE_ONLY).select(*on_cols, "_n_on")
+    left_off = table.where(F.col("_status") == OFFLINE_ONLY).select(*off_cols, "_n_off")
+    pairs = _nearest_pairs(left_on, left_off, sides.keys, time_tolerance)
+    parts = [table.where(F.col("_status") == MATCHED),
+             _finish(pairs, sides, features, F.lit(MATCHED), F.lit("keys")),
+             _finish(_pad(left_on.join(pairs.select("_uid_on"), "_uid_on", "left_anti"), off_types),
+                     sides, features, F.lit(ONLINE_ONLY), F.lit(None)),
+             _finish(_pad(left_off.join(pairs.select("_uid_off"), "_uid_off", "left_anti"), on_types),
+                     sides, features, F.lit(OFFLINE_ONLY), F.lit(None))]
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
+    out = out.persist(storage)
+    out.count()
+    table.unpersist()
     return out
 
 

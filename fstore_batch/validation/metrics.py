@@ -48,65 +48,88 @@ def feature_columns(f: Feature) -> dict[str, Column]:
     return {"match": C.values_match(f.kind, a, b, f.tolerance), "both": a.isNotNull() & b.isNotNull()}
 
 
-def aggregates(f: Feature) -> list[Column]:
+def row_columns(f: Feature, i: int) -> dict[str, Column]:
+    """Per-row values the aggregates need, each computed once per row (``r<i>_<name>``)."""
     a, b = F.col(f.on), F.col(f.off)
     h = feature_columns(f)
-    match, both = h["match"], h["both"]
-    n = F.count(F.lit(1))
-    n_both = F.sum(F.when(both, 1).otherwise(0))
-    vmis = both & ~match
-    out = {
-        "n": n, "n_both": n_both,
-        "null_rate_online": _rate(a.isNull(), n), "null_rate_offline": _rate(b.isNull(), n),
-        "missing_online_rate": _rate(a.isNull() & b.isNotNull(), n),
-        "missing_offline_rate": _rate(a.isNotNull() & b.isNull(), n),
-        "match_rate": _rate(match, n), "mismatch_rate": _rate(~match, n),
-        "value_mismatch_rate": _rate(vmis, n),
-    }
+    both = h["both"]
+    vmis = both & ~h["match"]
+    cols = {"match": h["match"], "both": both, "vmis": vmis, "on_null": a.isNull(), "off_null": b.isNull()}
     if f.kind is FeatureKind.NUMERIC:
-        d = F.when(both, C.diff(a, b))
-        out.update({
-            "mean_diff": F.avg(d), "absdiff_max": F.max(F.abs(d)),
-            "__absdiff_q": F.percentile_approx(F.abs(d), [0.5, 0.9, 0.99], ACCURACY),
-            "__offline_deciles": F.percentile_approx(b.cast("double"), DECILES, ACCURACY),
-            "__ratio_q": F.percentile_approx(F.when(vmis & (b != 0), a.cast("double") / b.cast("double")),
-                                             [0.05, 0.5, 0.95], ACCURACY),
-            "__mdiff_q": F.percentile_approx(F.when(vmis, C.diff(a, b)), [0.05, 0.95], ACCURACY),
-            "mean_online": F.avg(a.cast("double")), "mean_offline": F.avg(b.cast("double")),
-        })
+        cols.update({"d": F.when(both, C.diff(a, b)), "on": a.cast("double"), "off": b.cast("double"),
+                     "ratio": F.when(vmis & (b != 0), a.cast("double") / b.cast("double")),
+                     "md": F.when(vmis, C.diff(a, b))})
         for dec in ROUNDING_DECIMALS:
-            rounded = C.close(a, F.round(b.cast("double"), dec), f.tolerance)
-            out[f"rounded_{dec}_rate"] = _rate(vmis & rounded, F.sum(F.when(vmis, 1)))
+            cols[f"rnd{dec}"] = vmis & C.close(a, F.round(b.cast("double"), dec), f.tolerance)
     elif f.kind is FeatureKind.CATEGORICAL:
-        out["case_only_rate"] = _rate(both & C.case_only(a, b), n)
+        cols["case"] = both & C.case_only(a, b)
     elif f.kind is FeatureKind.EMBEDDING:
-        cos = F.when(both, C.cosine(a, b))
         wrong = both & (F.size(a) != F.size(b))
         if f.dim is not None:
             wrong = wrong | (a.isNotNull() & (F.size(a) != f.dim))
+        cols.update({"cos": F.when(both, C.cosine(a, b)), "nr": F.when(both, C.norm_ratio(a, b)), "wrong": wrong,
+                     "nan_on": F.coalesce(C.has_nan(a), F.lit(False)), "nan_off": F.coalesce(C.has_nan(b), F.lit(False))})
+    else:
+        cols.update({"ed": F.when(both, C.edit_distance(a, b)), "jac": F.when(both, C.jaccard(a, b)),
+                     "exact": both & (a == b), "lenmis": both & (F.size(a) != F.size(b)),
+                     "pre": both & C.prefix_match(a, b, f.top_k), "trunc": vmis & C.is_truncation(a, b),
+                     "len_on": F.size(a), "len_off": F.size(b)})
+    return {f"r{i}_{k}": v for k, v in cols.items()}
+
+
+def aggregates(f: Feature, i: int) -> list[Column]:
+    """The metrics of ``f`` over the columns of ``row_columns(f, i)``."""
+    r = (lambda name: F.col(f"r{i}_{name}"))
+    n = F.count(F.lit(1))
+    n_both = F.sum(F.when(r("both"), 1).otherwise(0))
+    vmis = r("vmis")
+    out = {
+        "n": n, "n_both": n_both,
+        "null_rate_online": _rate(r("on_null"), n), "null_rate_offline": _rate(r("off_null"), n),
+        "missing_online_rate": _rate(r("on_null") & ~r("off_null"), n),
+        "missing_offline_rate": _rate(~r("on_null") & r("off_null"), n),
+        "match_rate": _rate(r("match"), n), "mismatch_rate": _rate(~r("match"), n),
+        "value_mismatch_rate": _rate(vmis, n),
+    }
+    if f.kind is FeatureKind.NUMERIC:
         out.update({
-            "cosine_mean": F.avg(cos), "__cosine_q": F.percentile_approx(cos, [0.01, 0.05], ACCURACY),
-            "norm_ratio_mean": F.avg(F.when(both, C.norm_ratio(a, b))),
-            "wrong_dim_count": F.sum(F.when(wrong, 1).otherwise(0)), "wrong_dim_rate": _rate(wrong, n),
-            "nan_count_online": F.sum(F.when(C.has_nan(a), 1).otherwise(0)),
-            "nan_count_offline": F.sum(F.when(C.has_nan(b), 1).otherwise(0)),
-            "nan_rate_online": _rate(F.coalesce(C.has_nan(a), F.lit(False)), n),
-            "nan_rate_offline": _rate(F.coalesce(C.has_nan(b), F.lit(False)), n),
-            "mismatch_cosine_mean": F.avg(F.when(vmis, C.cosine(a, b))),
-            "__mnorm_q": F.percentile_approx(F.when(vmis, C.norm_ratio(a, b)), [0.05, 0.95], ACCURACY),
+            "mean_diff": F.avg(r("d")), "absdiff_max": F.max(F.abs(r("d"))),
+            "__absdiff_q": F.percentile_approx(F.abs(r("d")), [0.5, 0.9, 0.99], ACCURACY),
+            "__offline_deciles": F.percentile_approx(r("off"), DECILES, ACCURACY),
+            "__ratio_q": F.percentile_approx(r("ratio"), [0.05, 0.5, 0.95], ACCURACY),
+            "__mdiff_q": F.percentile_approx(r("md"), [0.05, 0.95], ACCURACY),
+            "mean_online": F.avg(r("on")), "mean_offline": F.avg(r("off")),
+        })
+        for dec in ROUNDING_DECIMALS:
+            out[f"rounded_{dec}_rate"] = _rate(r(f"rnd{dec}"), F.sum(F.when(vmis, 1)))
+    elif f.kind is FeatureKind.CATEGORICAL:
+        out["case_only_rate"] = _rate(r("case"), n)
+    elif f.kind is FeatureKind.EMBEDDING:
+        out.update({
+            "cosine_mean": F.avg(r("cos")), "__cosine_q": F.percentile_approx(r("cos"), [0.01, 0.05], ACCURACY),
+            "norm_ratio_mean": F.avg(r("nr")),
+            "wrong_dim_count": F.sum(F.when(r("wrong"), 1).otherwise(0)), "wrong_dim_rate": _rate(r("wrong"), n),
+            "nan_count_online": F.sum(F.when(r("nan_on"), 1).otherwise(0)),
+            "nan_count_offline": F.sum(F.when(r("nan_off"), 1).otherwise(0)),
+            "nan_rate_online": _rate(r("nan_on"), n), "nan_rate_offline": _rate(r("nan_off"), n),
+            "mismatch_cosine_mean": F.avg(F.when(vmis, r("cos"))),
+            "__mnorm_q": F.percentile_approx(F.when(vmis, r("nr")), [0.05, 0.95], ACCURACY),
         })
     else:
-        ed = F.when(both, C.edit_distance(a, b))
         out.update({
-            "exact_match_rate": _rate(both & (a == b), n_both),
-            "length_mismatch_rate": _rate(both & (F.size(a) != F.size(b)), n_both),
-            "edit_distance_mean": F.avg(ed), "__edit_q": F.percentile_approx(ed, [0.95], ACCURACY),
-            "jaccard_mean": F.avg(F.when(both, C.jaccard(a, b))),
-            "topk_prefix_match_rate": _rate(both & C.prefix_match(a, b, f.top_k), n_both),
-            "truncated_rate": _rate(vmis & C.is_truncation(a, b), n),
-            "length_mean_online": F.avg(F.size(a)), "length_mean_offline": F.avg(F.size(b)),
+            "exact_match_rate": _rate(r("exact"), n_both), "length_mismatch_rate": _rate(r("lenmis"), n_both),
+            "edit_distance_mean": F.avg(r("ed")), "__edit_q": F.percentile_approx(r("ed"), [0.95], ACCURACY),
+            "jaccard_mean": F.avg(r("jac")), "topk_prefix_match_rate": _rate(r("pre"), n_both),
+            "truncated_rate": _rate(r("trunc"), n),
+            "length_mean_online": F.avg(r("len_on")), "length_mean_offline": F.avg(r("len_off")),
         })
     return [_named(f, k, v) for k, v in out.items()]
+
+
+def row_metrics(matched: DataFrame, features: list[Feature]) -> DataFrame:
+    """The matched rows as their per-row metric values (plus ``request_id`` and ``_ts``)."""
+    return matched.select("request_id", "_ts", *[c.alias(name) for i, f in enumerate(features)
+                                                 for name, c in row_columns(f, i).items()])
 
 
 _QUANTILE_NAMES = {
@@ -122,7 +145,8 @@ _QUANTILE_NAMES = {
 def overall(matched: DataFrame, features: list[Feature]) -> tuple[dict[str, dict[str, float | None]],
                                                                    dict[str, list[float]]]:
     """``({feature: {metric: value}}, {feature: offline deciles})`` in one aggregation pass."""
-    row = matched.agg(*[c for f in features for c in aggregates(f)]).first().asDict()
+    rows = row_metrics(matched, features)
+    row = rows.agg(*[c for i, f in enumerate(features) for c in aggregates(f, i)]).first().asDict()
     metrics: dict[str, dict[str, float | None]] = {f.name: {} for f in features}
     deciles: dict[str, list[float]] = {}
     for key, value in row.items():
@@ -139,27 +163,26 @@ def overall(matched: DataFrame, features: list[Feature]) -> tuple[dict[str, dict
 
 def hourly(matched: DataFrame, features: list[Feature]) -> list[dict[str, object]]:
     """Per hour of request time: ``{hour, feature, metric, value}`` rows (one aggregation pass)."""
+    rows = row_metrics(matched, features)
     cols = []
-    for f in features:
-        a, b = F.col(f.on), F.col(f.off)
-        h = feature_columns(f)
+    for i, f in enumerate(features):
+        r = (lambda name, i=i: F.col(f"r{i}_{name}"))
         n = F.count(F.lit(1))
-        cols += [_named(f, "n", n), _named(f, "match_rate", _rate(h["match"], n)),
-                 _named(f, "missing_online_rate", _rate(a.isNull() & b.isNotNull(), n)),
-                 _named(f, "null_rate_offline", _rate(b.isNull(), n))]
+        cols += [_named(f, "n", n), _named(f, "match_rate", _rate(r("match"), n)),
+                 _named(f, "missing_online_rate", _rate(r("on_null") & ~r("off_null"), n)),
+                 _named(f, "null_rate_offline", _rate(r("off_null"), n))]
         if f.kind is FeatureKind.NUMERIC:
-            cols.append(_named(f, "mean_diff", F.avg(F.when(h["both"], C.diff(a, b)))))
+            cols.append(_named(f, "mean_diff", F.avg(r("d"))))
         elif f.kind is FeatureKind.EMBEDDING:
-            cols.append(_named(f, "cosine_mean", F.avg(F.when(h["both"], C.cosine(a, b)))))
+            cols.append(_named(f, "cosine_mean", F.avg(r("cos"))))
         elif f.kind is FeatureKind.SEQUENCE:
-            cols.append(_named(f, "edit_distance_mean", F.avg(F.when(h["both"], C.edit_distance(a, b)))))
-    rows = matched.groupBy(F.date_trunc("hour", F.col("_ts")).alias("hour")).agg(*cols).collect()
+            cols.append(_named(f, "edit_distance_mean", F.avg(r("ed"))))
     out = []
-    for r in rows:
-        d = r.asDict()
+    for row in rows.groupBy(F.date_trunc("hour", F.col("_ts")).alias("hour")).agg(*cols).collect():
+        d = row.asDict()
         hour = d.pop("hour")
         for key, value in d.items():
             name, metric = key.split(SEP, 1)
             out.append({"hour": hour, "feature": name, "metric": metric, "value": None if value is None else float(value)})
-    out.sort(key=lambda x: (x["feature"], x["hour"] or 0, x["metric"]))
+    out.sort(key=lambda x: (x["feature"], x["hour"] is None, x["hour"] or 0, x["metric"]))
     return out

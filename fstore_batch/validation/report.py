@@ -58,6 +58,7 @@ class SkewReport:
     expectations: dict[str, Any] | None = None
     coverage_breach: Breach | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def breaches(self) -> list[Breach]:
@@ -84,7 +85,7 @@ class SkewReport:
                 "breaches": [vars(b) for b in r.verdict.breaches], "metrics": r.metrics, "worst_rows": r.worst_rows,
             } for r in self.features],
             "hourly": [{**h, "hour": h["hour"].isoformat() if h["hour"] else None} for h in self.hourly],
-            "expectations": self.expectations, "paths": self.paths,
+            "expectations": self.expectations, "paths": self.paths, "timings_s": self.timings,
         })
 
     def summary(self) -> str:

@@ -9,13 +9,13 @@ back to the driver.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -74,18 +74,25 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
     sides = Sides(spec.request_id, spec.ts, offline_ts, list(spec.keys))
     started = time.monotonic()
     sc = spark.sparkContext
+    timings: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        timings[name] = now
+        sc.setJobDescription(f"skew {run_id}: {name}")
+    phase("match")
     table = match_rows(online_log, training, sides, features, fallback=cfg.matching.fallback,
-                       time_tolerance=cfg.matching.time_tolerance).persist(StorageLevel.MEMORY_AND_DISK)
+                       time_tolerance=cfg.matching.time_tolerance)
     try:
-        sc.setJobDescription(f"skew {run_id}: match and coverage")
+        phase("coverage")
         cov = coverage(table, sides)
         matched = table.where(F.col("_status") == MATCHED)
-        sc.setJobDescription(f"skew {run_id}: metrics")
+        phase("metrics")
         metrics, deciles = overall(matched, features)
         for name, d in distances(matched, features, deciles).items():
             f = next(x for x in features if x.name == name)
             metrics[name].update({k: d[k] for k in DISTANCE_METRICS.get(f.kind, ())})
-        sc.setJobDescription(f"skew {run_id}: staleness search")
+        phase("staleness search")
         for f in features:
             m = metrics[f.name]
             n_vm = round((m.get("value_mismatch_rate") or 0.0) * (m.get("n") or 0))
@@ -93,23 +100,24 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
             if cfg.staleness.enabled and hist is not None and n_vm:
                 m.update(stale_metrics(table, f, hist, max_lag=cfg.staleness.max_lag,
                                        n_matched=int(m.get("n") or 0), n_value_mismatch=n_vm))
-        sc.setJobDescription(f"skew {run_id}: per hour")
+        phase("per hour")
         per_hour = hourly(matched, features)
         results = [FeatureResult(f, metrics[f.name], judge(f.name, f.kind, metrics[f.name], f.thresholds))
                    for f in features]
         bad = [r.feature for r in results if r.verdict.breaches or r.metrics.get("mismatch_rate")]
-        sc.setJobDescription(f"skew {run_id}: worst rows")
+        phase("worst rows")
         worst = worst_rows(table, bad, cfg.report.worst_rows)
         for r in results:
             r.worst_rows = worst.get(r.feature.name, [])
         expectations = None
         if cfg.expectations.enabled:
-            sc.setJobDescription(f"skew {run_id}: expectations")
+            phase("expectations")
             expectations = run_suites({
                 "training_set": (training, training_suite(cfg.expectations, features, ts=offline_ts,
                                                           keys=list(spec.keys), columns=training.columns)),
                 "skew_table": (skew_table_view(table, features), skew_suite(features)),
             }, docs_dir=docs_dir)
+        phase("end")
     finally:
         table.unpersist()
         sc.setJobDescription(None)  # type: ignore[arg-type]
@@ -117,8 +125,10 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
     if cfg.min_match_coverage is not None and cov.online_match_rate < cfg.min_match_coverage:
         cov_breach = Breach("*", "online_match_rate", cov.online_match_rate, cfg.min_match_coverage)
     report = SkewReport(run_id, datetime.now(UTC), cfg.name, cov, results, per_hour, expectations, cov_breach)
-    log.info("skew %s: %d features, %d breaches in %.1f s", run_id, len(results), len(report.breaches),
-             time.monotonic() - started)
+    names = list(timings)
+    report.timings = {a: round(timings[b] - timings[a], 2) for a, b in itertools.pairwise(names)}
+    log.info("skew %s: %d features, %d breaches in %.1f s (%s)", run_id, len(results), len(report.breaches),
+             time.monotonic() - started, ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
     return report
 
 
