@@ -324,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "default: the newest build of --date)")
     p.add_argument("--registry", help="registry Delta table (default: <storage.root>/training_set_registry)")
     p.set_defaults(handler=cmd_publish)
+
+    from fstore_batch.validation.commands import add_parsers as add_skew_parsers
+
+    add_skew_parsers(sub)  # validate-skew, sample-online-log
     return parser
 
 
