@@ -221,6 +221,22 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from fstore_batch.config import load_config
+    from fstore_batch.session import build_session
+    from fstore_batch.status import render_status, store_status
+    from fstore_batch.validation.config import SkewConfig
+
+    store = _load(args)
+    skew = load_config(SkewConfig, args.skew_config, env={}) if args.skew_config else None
+    spark = build_session(store.spark)
+    status = store_status(spark, store, training_sets=args.training_set,
+                          skew_metrics=skew.metrics_table if skew else None, report_dir=skew.report.dir if skew else None)
+    print(render_status(status))
+    emit_metrics("status", status)
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -300,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ts-set", dest="ts_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training-set config key, e.g. --ts-set features.0.version=3")
     p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser("status", help="what the store holds: table versions, training sets, the last skew run",
+                       description="Reads Delta metadata only (commit history and metadata), never the data.")
+    _config_args(p)
+    p.add_argument("--training-set", action="append", default=[], metavar="PATH",
+                   help="a built training set's Delta path (repeatable)")
+    p.add_argument("--skew-config", metavar="YAML", help="skew config whose metrics table and reports to summarise")
+    p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("rebuild", help="rebuild a training set from the manifest in its Delta commit",
                        description="Reads the manifest (input tables and their exact Delta versions, labels, "

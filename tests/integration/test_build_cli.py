@@ -41,6 +41,14 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
     again = metrics(run(*CLI, "rebuild", str(folder / "out"), "--out", str(folder / "again"), "-c", str(store)))
     assert again["rows"] == 6 and again["inputs"] == m["inputs"] and again["labels"] == m["labels"]
 
+    proc = run(*CLI, "status", "-c", str(store), "--training-set", str(folder / "out"),
+               "--training-set", str(folder / "missing"))
+    status = metrics(proc)
+    assert status["training_sets"][0] == {"path": str(folder / "out"), "training_set": "cli_set", "version": 0,
+                                          "rows": 6, "columns": 5, "inputs": {"profile": 0}}
+    assert f"training set cli_set: 6 rows x 5 columns, version 0 (profile@v0)  {folder / 'out'}" in proc.stdout
+    assert f"training set at {folder / 'missing'}: not built yet" in proc.stdout
+
 
 def test_bad_inputs_fail_with_one_line_naming_the_problem(configs):
     folder, store, ts = configs
