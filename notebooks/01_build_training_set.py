@@ -18,9 +18,6 @@ SIZE = "tiny"
 DATA = ".data/notebooks"
 
 # %%
-import matplotlib
-
-matplotlib.use("Agg")  # inline in Jupyter, files-free in CI
 import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
