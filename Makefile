@@ -52,10 +52,10 @@ airflow-lock:  ## re-resolve Airflow's packages from scratch and rewrite constra
 	  .cache/airflow-lock/bin/python -m pip freeze --all --exclude pip; } > constraints-airflow.txt
 	rm -rf .cache/airflow-lock
 
-dist: install  ## wheel + zip of the package for spark-submit --py-files (into dist/)
+dist: install  ## wheel of the package, and the same as dist/fstore_batch.zip for spark-submit --py-files
 	rm -rf dist build && mkdir -p dist
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
-	$(PY) -c "import shutil; shutil.make_archive('dist/fstore_batch', 'zip', '.', 'fstore_batch')"
+	cp dist/fstore_batch-*.whl dist/fstore_batch.zip  # a pure-Python wheel is a zip PySpark can import from
 	@ls -l dist
 
 $(SPARK_JARS)/.stamp: stack/spark/pom.xml
