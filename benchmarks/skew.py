@@ -1,0 +1,119 @@
+"""Benchmark: skew validation of N logged requests x 20 features beside one bare join of the log
+with the training set, in the same Spark session.
+
+    .venv/bin/python benchmarks/skew.py                 # 1,000,000 requests
+    .venv/bin/python benchmarks/skew.py --scale 0.2     # 200,000 requests
+
+The data is synthetic, generated in Spark and written to Parquet in a temp folder: 10 numeric,
+5 categorical, 3 embedding (float32[32]) and 2 sequence (bigint[20]) features, with a few
+percent of the served values faulted (scaled, rounded, missing, noisy, truncated). The bare join
+is ``log.join(training, "request_id")`` written to the ``noop`` sink (every row and column
+materialised). The validation is ``validate_skew`` end to end: matching, coverage, every metric
+overall and per hour, distributions, verdicts, worst rows and both Great Expectations suites
+(no staleness search: synthetic features have no history table). Target: <= 3x the join.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from fstore_batch.config.models import SparkConfig
+from fstore_batch.session import build_session
+from fstore_batch.validation.config import SkewConfig
+from fstore_batch.validation.run import validate_skew
+
+N_NUM, N_CAT, N_EMB, N_SEQ, DIM, SEQ_LEN = 10, 5, 3, 2, 32, 20
+T0_S = 1_790_812_800  # 2026-10-01T00:00:00Z
+
+
+def generate(spark: SparkSession, n: int) -> tuple[DataFrame, DataFrame]:
+    ids = spark.range(n)
+    h = (lambda salt: F.abs(F.xxhash64(F.col("id"), F.lit(salt))))
+    u = (lambda salt: (h(salt) % 1_000_000).cast("double") / 1_000_000.0)
+    cols: list[Column] = [
+        F.concat(F.lit("req-"), F.col("id").cast("string")).alias("request_id"),
+        (h("user") % 100_000).alias("user_id"), (h("item") % 200_000).alias("item_id"),
+        F.timestamp_seconds(F.lit(T0_S) + (h("ts") % (30 * 86_400))).alias("event_ts")]
+    for i in range(N_NUM):
+        cols.append((u(f"n{i}") * 100).alias(f"num_{i}") if i % 2 else (h(f"n{i}") % 1000).alias(f"num_{i}"))
+    for i in range(N_CAT):
+        cols.append(F.concat(F.lit("c"), (h(f"c{i}") % (5 + 10 * i)).cast("string")).alias(f"cat_{i}"))
+    for i in range(N_EMB):
+        cols.append(F.transform(F.sequence(F.lit(1), F.lit(DIM)),
+                                lambda k, i=i: ((F.abs(F.xxhash64(F.col("id"), F.lit(i), k)) % 2001) / 1000.0 - 1.0)
+                                .cast("float")).alias(f"emb_{i}"))
+    for i in range(N_SEQ):
+        cols.append(F.transform(F.sequence(F.lit(1), F.least(F.lit(SEQ_LEN), h(f"l{i}") % 25)),
+                                lambda k, i=i: F.abs(F.xxhash64(F.col("id"), F.lit(f"s{i}"), k)) % 50_000)
+                    .alias(f"seq_{i}"))
+    training = ids.select(*cols)
+    pick = (lambda salt, rate: u(f"f{salt}") < rate)
+    served = [F.col("request_id"), F.col("user_id"), F.col("item_id"), F.col("event_ts").alias("request_ts")]
+    for c in training.columns[4:]:
+        v = F.col(c)
+        if c == "num_1":
+            v = F.when(pick(c, 0.02), v * 1.1).otherwise(v)
+        elif c == "num_3":
+            v = F.when(pick(c, 0.03), F.round(v, 1)).otherwise(v)
+        elif c == "cat_0":
+            v = F.when(pick(c, 0.01), F.lit(None)).otherwise(v)
+        elif c == "emb_0":
+            v = F.when(pick(c, 0.05), F.transform(v, lambda x: (x * 1.01).cast("float"))).otherwise(v)
+        elif c == "seq_0":
+            v = F.when(pick(c, 0.04), F.slice(v, 1, 3)).otherwise(v)
+        served.append(v.alias(c))
+    log = training.select(*served)
+    return training, log
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000,000 requests")
+    ap.add_argument("--partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
+    ap.add_argument("--no-expectations", action="store_true", help="skip the Great Expectations suites")
+    args = ap.parse_args()
+    n = int(1_000_000 * args.scale)
+    spark = build_session(SparkConfig(app_name="bench-skew", master="local[2]", conf={
+        "spark.sql.shuffle.partitions": str(args.partitions), "spark.ui.enabled": "false",
+        "spark.driver.memory": "6g"}))
+    spark.sparkContext.setLogLevel("ERROR")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-skew-"))
+    try:
+        started = time.monotonic()
+        training, log = generate(spark, n)
+        training.write.parquet(str(tmp / "training"))
+        log.write.parquet(str(tmp / "log"))
+        print(f"generated {n:,} requests x {len(training.columns) - 4} features in {time.monotonic() - started:.1f} s "
+              f"({tmp})")
+        training, log = spark.read.parquet(str(tmp / "training")), spark.read.parquet(str(tmp / "log"))
+
+        started = time.monotonic()
+        log.join(training, "request_id").write.format("noop").mode("overwrite").save()
+        join_s = time.monotonic() - started
+        print(f"bare join (log x training on request_id, noop sink): {join_s:.2f} s")
+
+        cfg = SkewConfig.model_validate({
+            "name": "bench", "online_log": {"keys": ["user_id", "item_id"]}, "offline_ts": "event_ts",
+            "expectations": {"enabled": not args.no_expectations, "ranges": {"num_0": [0, 1000]}},
+            "thresholds": {"max_mismatch_rate": 0.01, "max_psi": 0.1}, "metrics_table": None,
+            "report": {"worst_rows": 5}})
+        started = time.monotonic()
+        report = validate_skew(spark, cfg, log, training, run_id="bench")
+        skew_s = time.monotonic() - started
+        print(report.summary())
+        print(f"phases: {report.timings}")
+        print(f"validation: {skew_s:.2f} s; bare join: {join_s:.2f} s; ratio {skew_s / join_s:.2f}x (target <= 3x)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
