@@ -78,19 +78,8 @@ hbase-status:  ## is HBase up and answering?
 sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
 	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
 
-demo: hbase-up  ## the end-to-end demo on built-in sample data
-	$(VENV)/bin/fstore-batch doctor --skip-spark
-	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
-	$(VENV)/bin/fstore-batch inspect --rows 1
-	@echo "== snapshot every HBase table into Delta as of 2026-10-20, then incrementally as of 2026-10-31"
-	$(VENV)/bin/fstore-batch snapshot --as-of 2026-10-20T00:00:00Z
-	$(VENV)/bin/fstore-batch snapshot --as-of 2026-10-31T00:00:00Z
-	$(VENV)/bin/fstore-batch versions user_profile
-	$(VENV)/bin/fstore-batch versions item_stats
-	@echo "== build the CTR training set: point-in-time join of the snapshots onto the impression labels"
-	$(VENV)/bin/fstore-batch build conf/training_sets/sample.yaml --show 2
-	@echo "== the same set sampled (a quarter of the non-clicks, weighted), embeddings quantized, hot users split by day"
-	$(VENV)/bin/fstore-batch build conf/training_sets/sample_compact.yaml
+demo: hbase-up  ## the end-to-end demo on built-in sample data (SIZE=tiny|small|medium)
+	bash scripts/demo.sh
 
 test: sysdeps install jars airflow  ## start HBase, run every test, stop HBase (even on failure)
 	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \

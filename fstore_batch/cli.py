@@ -231,7 +231,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     skew = load_config(SkewConfig, args.skew_config, env={}) if args.skew_config else None
     spark = build_session(store.spark)
     status = store_status(spark, store, training_sets=args.training_set,
-                          skew_metrics=skew.metrics_table if skew else None, report_dir=skew.report.dir if skew else None)
+                          skew_metrics=skew.metrics_table if skew else None, report_dir=skew.report.dir if skew else None,
+                          skew_runs=args.skew_runs)
     print(render_status(status))
     emit_metrics("status", status)
     return 0
@@ -323,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training-set", action="append", default=[], metavar="PATH",
                    help="a built training set's Delta path (repeatable)")
     p.add_argument("--skew-config", metavar="YAML", help="skew config whose metrics table and reports to summarise")
+    p.add_argument("--skew-runs", type=int, default=1, metavar="N", help="how many of the newest skew runs (default 1)")
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("rebuild", help="rebuild a training set from the manifest in its Delta commit",

@@ -20,7 +20,7 @@ from fstore_batch.storage.delta.catalog import snapshot_history
 
 
 def store_status(spark: SparkSession, store: FeatureStoreConfig, *, training_sets: Sequence[str] = (),
-                 skew_metrics: str | None = None, report_dir: str | None = None) -> dict[str, Any]:
+                 skew_metrics: str | None = None, report_dir: str | None = None, skew_runs: int = 1) -> dict[str, Any]:
     tables = []
     for spec in store.tables:
         path = store.storage.table_path(spec.name)
@@ -42,7 +42,7 @@ def store_status(spark: SparkSession, store: FeatureStoreConfig, *, training_set
                       "rows": int((last.operationMetrics or {}).get("numOutputRows", 0)),
                       "columns": len(spark.read.format("delta").load(path).columns),
                       "inputs": {t: i["version"] for t, i in (meta.get("inputs") or {}).items()}})
-    return {"tables": tables, "training_sets": built, "skew": _last_skew_run(spark, skew_metrics, report_dir)}
+    return {"tables": tables, "training_sets": built, "skew": _skew_runs(spark, skew_metrics, report_dir, skew_runs)}
 
 
 def render_status(status: dict[str, Any]) -> str:
@@ -60,9 +60,8 @@ def render_status(status: dict[str, Any]) -> str:
             pinned = ", ".join(f"{k}@v{v}" for k, v in sorted(b["inputs"].items()))
             lines.append(f"training set {b['training_set']}: {b['rows']} rows x {b['columns']} columns, version "
                          f"{b['version']} ({pinned})  {b['path']}")
-    s = status["skew"]
-    if s:
-        lines.append(f"last skew run {s['run_id']} ({s['run_ts']}): {s['fired']} thresholds fired")
+    for s in status["skew"]:
+        lines.append(f"skew run {s['run_id']} ({s['run_ts']}): {s['fired']} thresholds fired")
         for verdict, feats in sorted(s["verdicts"].items()):
             lines.append(f"  {verdict:<18} {', '.join(sorted(feats))}")
         if s.get("report"):
@@ -74,18 +73,20 @@ def _version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).first().version)
 
 
-def _last_skew_run(spark: SparkSession, path: str | None, report_dir: str | None) -> dict[str, Any] | None:
+def _skew_runs(spark: SparkSession, path: str | None, report_dir: str | None, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs in the skew metrics table, oldest first: verdicts, thresholds fired, report."""
     if not path or not DeltaTable.isDeltaTable(spark, path):
-        return None
+        return []
     metrics = spark.read.format("delta").load(path)
-    last = metrics.orderBy(F.desc("run_ts")).select("run_id", "run_ts").first()
-    if last is None:
-        return None
-    run = metrics.where(F.col("run_id") == last.run_id)
-    verdicts: dict[str, list[str]] = {}
-    for r in run.where("feature != '*' AND verdict IS NOT NULL").select("feature", "verdict").distinct().collect():
-        verdicts.setdefault(r.verdict, []).append(r.feature)
-    html = Path(report_dir) / last.run_id / "report.html" if report_dir else None
-    return {"run_id": last.run_id, "run_ts": last.run_ts.isoformat(timespec="seconds"),
-            "fired": run.where("fired").count(), "verdicts": verdicts,
-            "report": str(html) if html and html.exists() else None}
+    runs = metrics.select("run_id", "run_ts").distinct().orderBy(F.desc("run_ts")).limit(limit).collect()
+    out = []
+    for last in reversed(runs):
+        run = metrics.where(F.col("run_id") == last.run_id)
+        verdicts: dict[str, list[str]] = {}
+        for r in run.where("feature != '*' AND verdict IS NOT NULL").select("feature", "verdict").distinct().collect():
+            verdicts.setdefault(r.verdict, []).append(r.feature)
+        html = Path(report_dir) / last.run_id / "report.html" if report_dir else None
+        out.append({"run_id": last.run_id, "run_ts": last.run_ts.isoformat(timespec="seconds"),
+                    "fired": run.where("fired").count(), "verdicts": verdicts,
+                    "report": str(html) if html and html.exists() else None})
+    return out
