@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.support.cli import ROOT, run
 
 AIRFLOW_PY = ROOT / ".venv-airflow" / "bin" / "python"
 
 
+@pytest.mark.timeout(2700)  # one real daily DAG run (8 spark-submits) and one failing run, on 2 cores
 def test_airflow_dag_tests_pass_in_the_airflow_venv():
     assert AIRFLOW_PY.exists(), f"{AIRFLOW_PY} is missing: run `make airflow` (make test does)"
     proc = run(str(AIRFLOW_PY), "-m", "pytest", "-c", "tests/airflow/pytest.ini", "tests/airflow",
