@@ -8,7 +8,9 @@ folder before any test imports Airflow: no test touches ~/airflow or another tes
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +20,10 @@ DAGS = ROOT / "airflow_dags"
 MAIN_VENV = ROOT / ".venv"
 
 if Path(sys.prefix).name != ".venv-airflow":
-    raise RuntimeError(f"tests/airflow run in .venv-airflow (make airflow), not in {sys.prefix}")
+    raise RuntimeError(f"tests/airflow run in .venv-airflow (`make airflow` creates it), not in {sys.prefix}: "
+                       ".venv-airflow/bin/python -m pytest -c tests/airflow/pytest.ini tests/airflow")
 
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="fstore-airflow-home-")
+atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.airflow.conftest import MAIN_VENV, ROOT
+from tests.airflow.conftest import DAGS, MAIN_VENV, ROOT
 
 DAG_ID = "fstore_ctr_sample"
 DAY = "2026-10-20"
@@ -100,6 +100,8 @@ def _airflow_env(home: Path, pipelines: str) -> dict[str, str]:
     return {
         **os.environ,
         "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "FSTORE_PIPELINES": pipelines,
         # local Spark; spark-submit is the one of the project venv's pyspark, found on PATH
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
