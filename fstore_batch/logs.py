@@ -32,7 +32,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("py4j", "happybase", "thriftpy2"):
+    for noisy in ("py4j", "happybase", "thriftpy2", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
