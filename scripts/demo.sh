@@ -24,7 +24,11 @@ say "check the set-up (Java, packages, Delta jars, config, HBase)"
 $FS doctor --skip-spark
 
 say "seed the deterministic sample ($SIZE) into HBase: 6 feature tables and an impression label log"
+# Snapshots of another sample (another SIZE) would mix with this one: start their Delta tables over.
+stamp=.data/sample/demo-size
+if [ "$(cat "$stamp" 2>/dev/null)" != "$SIZE" ]; then rm -rf .data/delta .data/reports; fi
 $FS sample --size "$SIZE"
+echo "$SIZE" > "$stamp"
 $FS inspect --table user_profile --rows 1
 
 say "snapshot every HBase table into Delta as of 2026-10-20, then incrementally as of the end of $DAY"
