@@ -33,6 +33,11 @@ N_NUM, N_CAT, N_EMB, N_SEQ, DIM, SEQ_LEN = 10, 5, 3, 2, 32, 20
 T0_S = 1_790_812_800  # 2026-10-01T00:00:00Z
 
 
+def _element(salt: str, shape):
+    """An element function of one argument for ``transform``: a hash of (row id, salt, position)."""
+    return lambda k: shape(F.abs(F.xxhash64(F.col("id"), F.lit(salt), k)))
+
+
 def generate(spark: SparkSession, n: int) -> tuple[DataFrame, DataFrame]:
     ids = spark.range(n)
     h = (lambda salt: F.abs(F.xxhash64(F.col("id"), F.lit(salt))))
@@ -46,15 +51,13 @@ def generate(spark: SparkSession, n: int) -> tuple[DataFrame, DataFrame]:
     for i in range(N_CAT):
         cols.append(F.concat(F.lit("c"), (h(f"c{i}") % (5 + 10 * i)).cast("string")).alias(f"cat_{i}"))
     for i in range(N_EMB):
-        cols.append(F.transform(F.sequence(F.lit(1), F.lit(DIM)),
-                                lambda k, i=i: ((F.abs(F.xxhash64(F.col("id"), F.lit(i), k)) % 2001) / 1000.0 - 1.0)
-                                .cast("float")).alias(f"emb_{i}"))
+        cols.append(F.transform(F.sequence(F.lit(1), F.lit(DIM)), _element(f"e{i}", lambda x: (
+            (x % 2001) / 1000.0 - 1.0).cast("float"))).alias(f"emb_{i}"))
     for i in range(N_SEQ):
-        cols.append(F.transform(F.sequence(F.lit(1), F.least(F.lit(SEQ_LEN), h(f"l{i}") % 25)),
-                                lambda k, i=i: F.abs(F.xxhash64(F.col("id"), F.lit(f"s{i}"), k)) % 50_000)
-                    .alias(f"seq_{i}"))
+        cols.append(F.transform(F.sequence(F.lit(1), F.least(F.lit(SEQ_LEN), h(f"l{i}") % 25).cast("int")),
+                                _element(f"s{i}", lambda x: x % 50_000)).alias(f"seq_{i}"))
     training = ids.select(*cols)
-    pick = (lambda salt, rate: u(f"f{salt}") < rate)
+    pick = (lambda salt, rate: F.abs(F.xxhash64(F.col("request_id"), F.lit(salt))) % 10_000 < rate * 10_000)
     served = [F.col("request_id"), F.col("user_id"), F.col("item_id"), F.col("event_ts").alias("request_ts")]
     for c in training.columns[4:]:
         v = F.col(c)

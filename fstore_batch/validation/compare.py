@@ -36,8 +36,9 @@ def values_match(kind: FeatureKind, a: Column, b: Column, tol: Tolerance) -> Col
     if kind is FeatureKind.NUMERIC:
         same = close(a, b, tol)
     elif kind is FeatureKind.EMBEDDING:
-        same = (F.size(a) == F.size(b)) & F.forall(
-            F.arrays_zip(a.alias("x"), b.alias("y")), lambda z: close(z["x"], z["y"], tol))
+        # Identical arrays (most rows) skip the element-wise lambda, which Spark interprets.
+        same = F.when(a == b, F.lit(True)).otherwise((F.size(a) == F.size(b)) & F.forall(
+            F.arrays_zip(a.alias("x"), b.alias("y")), lambda z: close(z["x"], z["y"], tol)))
     else:
         same = a == b
     return F.when(both_null(a, b), True).when(a.isNull() | b.isNull(), False).otherwise(F.coalesce(same, F.lit(False)))
@@ -57,21 +58,29 @@ def norm(a: Column) -> Column:
     return F.sqrt(F.aggregate(a, F.lit(0.0), lambda acc, x: acc + x.cast("double") * x.cast("double")))
 
 
+def _identical(a: Column, b: Column) -> Column:
+    """Equal, non-empty, not all zero, without NaNs: cosine and norm ratio are exactly 1 (no lambda needed)."""
+    nonzero = (F.array_max(a) != 0) | (F.array_min(a) != 0)
+    return (a == b) & (F.size(a) > 0) & nonzero & ~has_nan(a)
+
+
 def cosine(a: Column, b: Column) -> Column:
     """Cosine similarity; null when either side is null, empty, of another dimension, zero or has NaNs."""
     na, nb = norm(a), norm(b)
     ok = (F.size(a) == F.size(b)) & (F.size(a) > 0) & (na > 0) & (nb > 0) & ~F.isnan(na) & ~F.isnan(nb)
-    return F.when(ok, dot(a, b) / (na * nb))
+    return F.when(_identical(a, b), F.lit(1.0)).otherwise(F.when(ok, dot(a, b) / (na * nb)))
 
 
 def norm_ratio(a: Column, b: Column) -> Column:
     """``|online| / |offline|``; null when the offline norm is zero, the dimensions differ or either has NaNs."""
     na, nb = norm(a), norm(b)
-    return F.when((F.size(a) == F.size(b)) & (nb > 0) & ~F.isnan(na) & ~F.isnan(nb), na / nb)
+    slow = F.when((F.size(a) == F.size(b)) & (nb > 0) & ~F.isnan(na) & ~F.isnan(nb), na / nb)
+    return F.when(_identical(a, b), F.lit(1.0)).otherwise(slow)
 
 
 def has_nan(a: Column) -> Column:
-    return F.exists(a, lambda x: F.isnan(x.cast("double")))
+    """Any NaN element (Spark compares NaN equal to NaN, so ``array_contains`` finds it without a lambda)."""
+    return F.array_contains(a.cast("array<double>"), F.lit(float("nan")))
 
 
 def _codes(seq: Column, both: Column) -> Column:
@@ -83,13 +92,14 @@ def _codes(seq: Column, both: Column) -> Column:
 def edit_distance(a: Column, b: Column) -> Column:
     """Levenshtein distance between two arrays (insert, delete, substitute one element: cost 1)."""
     both = F.concat(a, b)
-    return F.levenshtein(_codes(a, both), _codes(b, both))
+    return F.when(a == b, F.lit(0)).otherwise(F.levenshtein(_codes(a, both), _codes(b, both)))
 
 
 def jaccard(a: Column, b: Column) -> Column:
     """``|set(a) & set(b)| / |set(a) | set(b)|``; 1.0 for two empty arrays."""
     union = F.size(F.array_union(a, b))
-    return F.when(union == 0, F.lit(1.0)).otherwise(F.size(F.array_intersect(a, b)) / union)
+    return (F.when(a == b, F.lit(1.0)).when(union == 0, F.lit(1.0))
+            .otherwise(F.size(F.array_intersect(a, b)) / union))
 
 
 def prefix_match(a: Column, b: Column, k: int) -> Column:

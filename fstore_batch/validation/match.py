@@ -45,6 +45,7 @@ class Coverage:
     duplicate_ids_online: int
     duplicate_ids_offline: int
     key_mismatch: int
+    sample_rate: float = 1.0
 
     @property
     def online_match_rate(self) -> float:
@@ -55,8 +56,9 @@ class Coverage:
         return self.matched / self.offline_rows if self.offline_rows else 0.0
 
     def as_dict(self) -> dict[str, float]:
+        """The counts, both match rates, and the offline match rate sampling leads to expect."""
         return {**asdict(self), "online_match_rate": self.online_match_rate,
-                "offline_match_rate": self.offline_match_rate}
+                "offline_match_rate": self.offline_match_rate, "expected_offline_match_rate": self.sample_rate}
 
 
 def match_rows(log: DataFrame, offline: DataFrame, sides: Sides, features: list[Feature], *,
@@ -110,8 +112,8 @@ def match_rows(log: DataFrame, offline: DataFrame, sides: Sides, features: list[
     return out
 
 
-def coverage(table: DataFrame, sides: Sides) -> Coverage:
-    """Counts from the skew table (one pass)."""
+def coverage(table: DataFrame, sides: Sides, *, sample_rate: float = 1.0) -> Coverage:
+    """Counts from the skew table (one pass). ``sample_rate``: the fraction of requests the log keeps."""
     st = F.col("_status")
     key_diff = [F.col(f"_kon_{k}").cast("string") != F.col(f"_koff_{k}").cast("string") for k in sides.keys]
     any_diff = key_diff[0]
@@ -129,7 +131,7 @@ def coverage(table: DataFrame, sides: Sides) -> Coverage:
         F.count(F.when(F.col("_n_off") > 1, 1)).alias("duplicate_ids_offline"),
         F.count(F.when((st == MATCHED) & F.coalesce(any_diff, F.lit(False)), 1)).alias("key_mismatch"),
     ).first()
-    return Coverage(**{k: int(v or 0) for k, v in row.asDict().items()})
+    return Coverage(**{k: int(v or 0) for k, v in row.asDict().items()}, sample_rate=sample_rate)
 
 
 def _side_cols(rid: str | None, ts: str, keys: list[str], side: str) -> list[Column]:

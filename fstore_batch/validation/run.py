@@ -85,7 +85,7 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
                        time_tolerance=cfg.matching.time_tolerance)
     try:
         phase("coverage")
-        cov = coverage(table, sides)
+        cov = coverage(table, sides, sample_rate=spec.sample_rate)
         matched = table.where(F.col("_status") == MATCHED)
         phase("metrics")
         metrics, deciles = overall(matched, features)

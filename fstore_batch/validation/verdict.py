@@ -137,6 +137,10 @@ def _explain(verdict: Verdict, kind: FeatureKind, m: dict[str, float | None],
         if (m.get("wrong_dim_rate") or 0) >= (m.get("nan_rate_online") or 0):
             return "wrong_dimension", f"{share} have another dimension ({int(m.get('wrong_dim_count') or 0)} rows)"
         return "nan", f"{share} carry NaN values online ({int(m.get('nan_count_online') or 0)} rows)"
+    share = f"{_pct(m.get('value_mismatch_rate'))} of matched rows"
+    if split["stale"] or split["encoding"]:
+        share += (f" ({_pct(split['stale'])} also equal an earlier version, "
+                  f"{_pct(split['encoding'])} differ in encoding)")
     return _transform(kind, m, share)
 
 
