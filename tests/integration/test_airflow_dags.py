@@ -13,7 +13,7 @@ from tests.support.cli import ROOT, run
 AIRFLOW_PY = ROOT / ".venv-airflow" / "bin" / "python"
 
 
-@pytest.mark.timeout(2700)  # one real daily DAG run (8 spark-submits) and one failing run, on 2 cores
+@pytest.mark.timeout(3600)  # one real daily DAG run (8 spark-submits) and one failing run, on 2 cores
 def test_airflow_dag_tests_pass_in_the_airflow_venv():
     assert AIRFLOW_PY.exists(), f"{AIRFLOW_PY} is missing: run `make airflow` (make test does)"
     proc = run(str(AIRFLOW_PY), "-m", "pytest", "-c", "tests/airflow/pytest.ini", "tests/airflow",
