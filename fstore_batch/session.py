@@ -60,12 +60,20 @@ def delta_jars(jars_dir: Path | None = None) -> list[Path]:
 
 
 def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None = None) -> SparkSession:
-    """Build (or return the active) SparkSession with Delta enabled.
+    """Build a SparkSession with Delta enabled, or return the active one unchanged.
+
+    An active session (a notebook's, a test run's, or one verb of ``fstore-batch run`` after
+    another) is reused as it is: its settings are not overwritten by ``cfg``, which applies only
+    when a session is built.
 
     >>> spark = build_session()  # doctest: +SKIP
     >>> spark.range(3).count()  # doctest: +SKIP
     3
     """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _check_delta(active)
+        return active
     cfg = cfg or SparkConfig()
     builder = SparkSession.builder.appName(cfg.app_name)
     settings = {**DEFAULT_CONF, **cfg.conf, **(conf or {}), **DELTA_CONF}

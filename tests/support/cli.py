@@ -35,3 +35,28 @@ def spark_submit(job: str, *args: str, master: str = "local[2]") -> subprocess.C
     return run(str(Path(sys.executable).parent / "spark-submit"), "--master", master,
                "--jars", ",".join(str(j) for j in delta_jars()), *confs,
                "--conf", "spark.ui.enabled=false", f"jobs/{job}", *args, env=env)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``fstore-batch ARGS`` in this process, on the test session's SparkSession (no JVM start).
+
+    Returns what ``run`` returns: the exit code and everything the verb printed on stdout and
+    stderr (its log lines included). Use ``run(*CLI, ...)`` only where the process boundary is
+    what a test is about.
+    """
+    import contextlib
+    import io
+    import logging
+
+    from fstore_batch.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse: --help, usage errors
+            code = e.code if isinstance(e.code, int) else 2
+    root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(["fstore-batch", *args], code, out.getvalue(), err.getvalue())
