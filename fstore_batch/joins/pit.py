@@ -2,8 +2,9 @@
 
 For each group of feature tables that share the labels' entity key, the labels and every
 feature row of those tables are unioned into one narrow DataFrame (label columns packed into one
-struct), partitioned by the key and ordered by a single packed long, ``time * 2 + kind`` (feature
-rows sort before labels at the same instant), then by the tie-breakers. One window pass with a
+struct), partitioned by the key (compared in the widest integer type of either side) and ordered
+by time in microseconds, then the row kind (feature rows sort before labels at the same instant,
+rows of strict sources after them), then the tie-breakers. One window pass with a
 running frame carries, per feature, the last non-null value (and its time, when a TTL applies)
 forward to the label rows. Label rows come out once each, unchanged; feature rows are consumed.
 
@@ -14,8 +15,9 @@ Semantics, exactly:
 
 * a label at time ``t`` gets, per feature ``f`` of source ``s``, the value of ``f`` in the row of
   ``s`` with the same key, ``f`` not null, and ``ts <= t`` (``ts < t`` when ``s.strict``) that sorts
-  last by (``ts``, ``tie_breaker``, hash of the row's features); null when there is none or when
-  ``t - ts > s.ttl``;
+  last by (``ts``, ``tie_breaker`` compared natively, a hash of the row's features, the features
+  themselves); null when there is none or when ``t - ts > s.ttl``. The input order never decides;
+* any timestamp Spark holds works, before 1970 included (times are never packed into one number);
 * labels with a null key or time get null features (they are kept, never dropped).
 
 Hot keys: with ``time_bucket`` set, rows are partitioned by (key, time bucket) instead of by key,
@@ -34,9 +36,14 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
-from fstore_batch.joins.spec import FeatureSource, check_key_types
+from fstore_batch.joins.spec import FeatureSource, check_key_types, is_orderable, key_type
 
-ORDER, TB, TB2, PAYLOAD, BUCKET = "__o", "__tb", "__tb2", "__p", "__b"
+TS, KIND, HASH, PAYLOAD, BUCKET = "__ts", "__kind", "__h", "__p", "__b"
+# Row kinds in sort order at one instant: a bucket's carry row, feature rows, labels, rows of strict
+# sources (``ts < label_ts``). Time and kind are two sort columns, never packed into one number,
+# so every timestamp Spark holds (before 1970, up to 9999-12-31 and beyond) sorts exactly.
+CARRY, BEFORE_LABEL, LABEL, AFTER_LABEL = -1, 0, 1, 2
+MAX_US = 1 << 62  # a TTL longer than any representable time span
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
@@ -83,11 +90,16 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
                 partitions: int | None, time_bucket: timedelta | None) -> DataFrame:
     key_cols = [f"__k_{k}" for k in keys]
-    key_types = {k: labels.schema[k].dataType for k in keys}
+    # Keys are compared in the widest integer type of any side: a cast to the narrower one would
+    # overflow (ANSI) or wrap into a false match (non-ANSI).
+    key_types = {k: key_type(labels.schema[k].dataType, *[s.df.schema[s.keys[k]].dataType for s in sources])
+                 for k in keys}
     payload_type = T.StructType([labels.schema[c] for c in labels.columns])
     # Per output feature: (source index, source column, output name, data type, needs its time).
     feats = [(i, f, out, s.df.schema[f].dataType, s.ttl is not None)
              for i, s in enumerate(sources) for f, out in zip(s.features, s.output)]
+    # One native-typed tie-breaker column per source that has one (null on every other row).
+    tbs = {i: (f"__tb{i}", s.df.schema[s.tie_breaker].dataType) for i, s in enumerate(sources) if s.tie_breaker}
 
     def feature_columns(source: int | None, ts: Column | None) -> list[Column]:
         cols = []
@@ -98,62 +110,65 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
                 cols.append((F.when(F.col(f).isNotNull(), ts) if mine else F.lit(None).cast("long")).alias(f"__t_{out}"))
         return cols
 
+    def tie_columns(source: int | None) -> list[Column]:
+        return [(F.col(sources[i].tie_breaker) if i == source else F.lit(None)).cast(t).alias(c)  # type: ignore[arg-type]
+                for i, (c, t) in tbs.items()]
+
     label_rows = labels.select(
-        *[F.col(k).alias(c) for k, c in zip(keys, key_cols)],
-        (F.unix_micros(F.col(label_ts)) * 2 + 1).alias(ORDER),
-        F.lit(None).cast("long").alias(TB), F.lit(None).cast("long").alias(TB2),
+        *[F.col(k).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
+        F.unix_micros(F.col(label_ts)).alias(TS), F.lit(LABEL).cast("tinyint").alias(KIND),
+        *tie_columns(None), F.lit(None).cast("long").alias(HASH),
         F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
         *feature_columns(None, None))
     unified = label_rows
     for i, s in enumerate(sources):
         ts = F.unix_micros(F.col(s.ts))
-        tb = F.col(s.tie_breaker) if s.tie_breaker else F.lit(None)
-        if s.tie_breaker and s.df.schema[s.tie_breaker].dataType.typeName() == "timestamp":
-            tb = F.unix_micros(tb)
         not_null_keys = [F.col(s.keys[k]).isNotNull() for k in keys]
         rows = s.df.where(F.col(s.ts).isNotNull() & all_of(not_null_keys)).select(
             *[F.col(s.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
-            ((ts + (1 if s.strict else 0)) * 2).alias(ORDER),
-            tb.cast("long").alias(TB),
-            # Without a tie-breaker, equal-time rows are ordered by a hash of their values.
-            (F.lit(None) if s.tie_breaker else F.xxhash64(*[F.col(f) for f in s.features])).cast("long").alias(TB2),
+            ts.alias(TS), F.lit(AFTER_LABEL if s.strict else BEFORE_LABEL).cast("tinyint").alias(KIND),
+            *tie_columns(i),
+            # Rows still tied after the tie-breaker: by a hash of their feature values, then the values.
+            F.xxhash64(*[F.col(f) for f in s.features]).alias(HASH),
             F.lit(None).cast(payload_type).alias(PAYLOAD),
             *feature_columns(i, ts))
         unified = unified.unionByName(rows)
 
+    order = [TS, KIND, *[c for c, _ in tbs.values()], HASH,
+             *[out for _, _, out, dtype, _ in feats if is_orderable(dtype)]]
     part_cols = key_cols
     if time_bucket is not None:
-        unified = _with_carry_rows(unified, key_cols, feats, time_bucket)
+        unified = _with_carry_rows(unified, key_cols, feats, order, time_bucket)
         part_cols = [*key_cols, BUCKET]
     if partitions:
         unified = unified.repartition(partitions, *part_cols)
-    order = [ORDER, TB] + ([TB2] if any(s.tie_breaker is None for s in sources) else [])
     w = (Window.partitionBy(*part_cols).orderBy(*order)
          .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    label_us = (F.col(ORDER) - 1) / 2
     filled = []
     for i, _, out, _, timed in feats:
         value = F.last(out, ignorenulls=True).over(w)
         if timed:
-            ttl_us = sources[i].ttl.total_seconds() * 1e6  # type: ignore[union-attr]
-            value = F.when(label_us - F.last(f"__t_{out}", ignorenulls=True).over(w) <= F.lit(ttl_us), value)
-        filled.append(value.alias(out))
-    return (unified.select(ORDER, PAYLOAD, *filled)
-            .where((F.col(ORDER) % 2 == 1) | F.col(ORDER).isNull() & F.col(PAYLOAD).isNotNull())
+            ttl_us = min(sources[i].ttl // timedelta(microseconds=1), MAX_US)  # type: ignore[operator]
+            value = F.when(F.col(TS) - F.last(f"__t_{out}", ignorenulls=True).over(w) <= F.lit(ttl_us), value)
+        filled.append(F.when(F.col(TS).isNotNull(), value).alias(out))
+    return (unified.select(PAYLOAD, *filled)
+            .where(F.col(PAYLOAD).isNotNull())  # label rows, and only they, carry a payload
             .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
 
 
-def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple], bucket: timedelta) -> DataFrame:
+def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple], order: list[str],
+                     bucket: timedelta) -> DataFrame:
     """Add a bucket column, and per (key, bucket) one carry row with the last values of earlier buckets.
 
-    The carry row sorts first in its bucket (an even ``ORDER`` below every row of the bucket), so the
-    per-(key, bucket) window sees exactly what the per-key window would have seen before the bucket.
+    The carry row sorts first in its bucket (the bucket's first instant, kind ``CARRY`` below every
+    other kind), so the per-(key, bucket) window sees exactly what the per-key window would have
+    seen before the bucket. Buckets are ``floor(time / width)``, also before 1970.
     """
-    width = int(bucket.total_seconds() * 1_000_000) * 2  # in ORDER units (time * 2 + kind)
+    width = bucket // timedelta(microseconds=1)
     if width <= 0:
         raise JoinError(f"time_bucket must be positive, got {bucket}")
-    unified = unified.withColumn(BUCKET, F.expr(f"({ORDER} - pmod({ORDER}, {width})) div {width}"))
-    sort_key = F.struct(ORDER, TB, TB2)
+    unified = unified.withColumn(BUCKET, F.expr(f"({TS} - pmod({TS}, {width}L)) div {width}L"))
+    sort_key = F.struct(*order)
     # Per (key, bucket) and feature: the value (and time) that sorts last in the bucket; label rows
     # take part with null features, so every bucket holding a label gets a row here.
     last_in_bucket = unified.groupBy(*key_cols, BUCKET).agg(*[
@@ -168,10 +183,12 @@ def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple]
         cols.append(F.col(f"{out}.v").alias(out))
         if timed:
             cols.append(F.col(f"{out}.t").alias(f"__t_{out}"))
+    others = [F.lit(None).cast(unified.schema[c].dataType).alias(c) for c in unified.columns
+              if c not in {*key_cols, TS, KIND, BUCKET} and c not in {out for _, _, out, _, _ in feats}
+              and not c.startswith("__t_")]
     carry_rows = (carried.where(~all_of([F.col(out).isNull() for _, _, out, _, _ in feats]))
-                  .select(*key_cols, (F.col(BUCKET) * width - 2).alias(ORDER), F.lit(None).cast("long").alias(TB),
-                          F.lit(None).cast("long").alias(TB2), F.lit(None).cast(unified.schema[PAYLOAD].dataType).alias(PAYLOAD),
-                          *cols, BUCKET))
+                  .select(*key_cols, (F.col(BUCKET) * F.lit(width)).alias(TS), F.lit(CARRY).cast("tinyint").alias(KIND),
+                          *others, *cols, BUCKET))
     return unified.unionByName(carry_rows)
 
 

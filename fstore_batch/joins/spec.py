@@ -17,8 +17,10 @@ class FeatureSource:
 
     ``keys`` maps label column -> feature table column (``{"user_id": "user_id"}``). ``features``
     are taken as they are named in ``df`` and come out as ``prefix + name``. ``tie_breaker``
-    orders rows with equal ``ts`` (the largest wins); without it, equal-time rows are ordered by
-    a hash of their values: deterministic, but arbitrary.
+    orders rows with equal ``ts`` (the largest wins; a null one loses) and may be of any orderable
+    type (numbers, decimals, strings, dates, timestamps, booleans, binary), compared natively.
+    Rows still equal after it are ordered by a hash of their feature values, then by the values:
+    deterministic (never the input order), but arbitrary.
     """
 
     name: str
@@ -38,6 +40,8 @@ class FeatureSource:
         for col in [*self.keys.values(), *self.features, self.ts, *([self.tie_breaker] if self.tie_breaker else [])]:
             if col not in cols:
                 raise SchemaError(f"feature table '{self.name}'", col, "a column of the table")
+        if self.tie_breaker:
+            check_orderable(self.df, self.tie_breaker, f"feature table '{self.name}'")
         ts_type = self.df.schema[self.ts].dataType.typeName()
         if ts_type not in ("timestamp", "timestamp_ntz"):
             raise SchemaError(f"feature table '{self.name}'", self.ts, "a timestamp", ts_type)
@@ -51,14 +55,43 @@ class FeatureSource:
         return tuple(sorted(self.keys))
 
 
-_INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+_INTEGRAL = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)  # narrowest first
+_ORDERABLE = (T.NumericType, T.StringType, T.CharType, T.VarcharType, T.DateType, T.TimestampType,
+              T.TimestampNTZType, T.BooleanType, T.BinaryType, T.DayTimeIntervalType, T.YearMonthIntervalType)
+
+
+def is_orderable(dtype: T.DataType) -> bool:
+    """True for the types Spark sorts natively (atomic ones, and arrays/structs of them)."""
+    if isinstance(dtype, T.ArrayType):
+        return is_orderable(dtype.elementType)
+    if isinstance(dtype, T.StructType):
+        return all(is_orderable(f.dataType) for f in dtype.fields)
+    return isinstance(dtype, _ORDERABLE)
+
+
+def check_orderable(df: DataFrame, column: str, what: str) -> None:
+    """A tie-breaker must be of a type Spark can order (not a map, variant, ...)."""
+    dtype = df.schema[column].dataType
+    if not is_orderable(dtype):
+        raise SchemaError(what, column, "a tie-breaker of an orderable type (number, decimal, string, date, "
+                          "timestamp, boolean, binary)", dtype.simpleString())
+
+
+def key_type(*types: T.DataType) -> T.DataType:
+    """The type keys of ``types`` are compared in: the widest integer type among them (never narrower).
+
+    Non-integer keys must all have one type (``check_key_types``), which is returned.
+    """
+    if all(isinstance(t, _INTEGRAL) for t in types):
+        return max(types, key=lambda t: next(i for i, c in enumerate(_INTEGRAL) if isinstance(t, c)))
+    return types[0]
 
 
 def check_key_types(labels: DataFrame, df: DataFrame, keys: dict[str, str], what: str) -> None:
     """Each label key column must have its table column's type (integer widths may differ).
 
     A silent cast (string ids onto long ids) would turn unparseable keys into nulls and lose their
-    features, so it is an error instead.
+    features, so it is an error instead. Integer keys are compared in the wider type (``key_type``).
     """
     for label_col, table_col in keys.items():
         want, got = labels.schema[label_col].dataType, df.schema[table_col].dataType
