@@ -62,6 +62,8 @@ class SequenceRef(StrictModel):
     ts: Identifier = "event_ts"
     n: int = Field(default=50, ge=1, le=10_000)
     max_age: timedelta | None = None
+    tie_breaker: Identifier | None = Field(
+        default=None, description="orders events with equal times (the largest counts as the newest)")
     version: int | None = Field(default=None, ge=0)
 
 

@@ -99,7 +99,8 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                                time_bucket=cfg.join.time_bucket) if sources else label_df)
     for s in cfg.sequences:
         rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
-                                                  ts=s.ts, max_age=s.max_age), label_ts=cfg.labels.ts)
+                                                  ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
+                             label_ts=cfg.labels.ts)
     counted = Observation("labels")
     keys = sorted({k for ref in [*cfg.features, *cfg.sequences] for k in ref.keys})
     incomplete = ~all_of([F.col(c).isNotNull() for c in [*keys, cfg.labels.ts]])

@@ -1,8 +1,11 @@
 """Behaviour sequences: for each label, the last N events of its key strictly before the label
 time (and within ``max_age``), newest first, as arrays.
 
-Labels and events are unioned, partitioned by key and sorted by time (labels before events at
-the same instant, so an event at the label time is excluded). One vectorised pass per partition
+Labels and events are unioned, partitioned by key (in the widest integer type of either side) and
+sorted by time in microseconds, then kind (labels before events at the same instant, so an event
+at the label time is excluded), then, for events with equal times, by the ``tie_breaker`` (the
+largest counts as the newest), a hash of the event's columns and the columns themselves: the
+input's row order never decides which equal-time events are kept. One vectorised pass per partition
 (``mapInArrow``) gathers each label's window from the events behind it with numpy, carrying the
 last N events of the current key between Arrow batches, so memory is bounded by N and the batch
 size. No label x event pairs are materialised.
@@ -23,14 +26,20 @@ from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import all_of
-from fstore_batch.joins.spec import check_key_types
+from fstore_batch.joins.spec import check_key_types, check_orderable, is_orderable, key_type
 
-ORDER, PAYLOAD = "__o", "__p"
+TS, KIND, TB, HASH, PAYLOAD = "__ts", "__kind", "__tb", "__h", "__p"
+LABEL, EVENT = 0, 1  # kinds, in sort order at one instant
 
 
 @dataclass(frozen=True)
 class SequenceSource:
-    """An event table and the sequence to cut from it: ``n`` newest ``columns`` before each label."""
+    """An event table and the sequence to cut from it: ``n`` newest ``columns`` before each label.
+
+    Events with equal times are ordered by ``tie_breaker`` (any orderable type; the largest counts
+    as the newest, a null one as the oldest), then by a hash of their ``columns``, then by the
+    columns: deterministic whatever the input's row order.
+    """
 
     name: str
     df: DataFrame
@@ -39,14 +48,17 @@ class SequenceSource:
     n: int = 50
     ts: str = "event_ts"
     max_age: timedelta | None = None
+    tie_breaker: str | None = None
     output: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.n < 1:
             raise JoinError(f"sequence '{self.name}': n must be >= 1, got {self.n}")
-        for col in [*self.keys.values(), *self.columns, self.ts]:
+        for col in [*self.keys.values(), *self.columns, self.ts, *([self.tie_breaker] if self.tie_breaker else [])]:
             if col not in self.df.columns:
                 raise SchemaError(f"event table '{self.name}'", col, "a column of the table")
+        if self.tie_breaker:
+            check_orderable(self.df, self.tie_breaker, f"event table '{self.name}'")
         if self.df.schema[self.ts].dataType.typeName() != "timestamp":
             raise SchemaError(f"event table '{self.name}'", self.ts, "a timestamp with time zone (TIMESTAMP)",
                               self.df.schema[self.ts].dataType.typeName())
@@ -69,27 +81,34 @@ def last_n_events(labels: DataFrame, seq: SequenceSource, *, label_ts: str = "la
         raise JoinError(f"sequence '{seq.name}' columns {sorted(clash)} clash with label columns")
     keys = list(seq.keys)
     key_cols = [f"__k_{k}" for k in keys]
+    key_types = {k: key_type(labels.schema[k].dataType, seq.df.schema[seq.keys[k]].dataType) for k in keys}
     payload_type = T.StructType([labels.schema[c] for c in labels.columns])
     event_types = {c: seq.df.schema[c].dataType for c in seq.columns}
+    tb_type = seq.df.schema[seq.tie_breaker].dataType if seq.tie_breaker else T.ByteType()
     label_rows = labels.select(
-        *[F.col(k).alias(c) for k, c in zip(keys, key_cols)],
-        (F.unix_micros(F.col(label_ts)) * 2).alias(ORDER),
+        *[F.col(k).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
+        F.unix_micros(F.col(label_ts)).alias(TS), F.lit(LABEL).cast("tinyint").alias(KIND),
+        F.lit(None).cast(tb_type).alias(TB), F.lit(None).cast("long").alias(HASH),
         F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
         *[F.lit(None).cast(t).alias(f"__e_{c}") for c, t in event_types.items()])
     keys_present = all_of([F.col(seq.keys[k]).isNotNull() for k in keys])
     event_rows = seq.df.where(F.col(seq.ts).isNotNull() & keys_present).select(
-        *[F.col(seq.keys[k]).cast(labels.schema[k].dataType).alias(c) for k, c in zip(keys, key_cols)],
-        (F.unix_micros(F.col(seq.ts)) * 2 + 1).alias(ORDER),
+        *[F.col(seq.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
+        F.unix_micros(F.col(seq.ts)).alias(TS), F.lit(EVENT).cast("tinyint").alias(KIND),
+        (F.col(seq.tie_breaker) if seq.tie_breaker else F.lit(None)).cast(tb_type).alias(TB),
+        F.xxhash64(*[F.col(c) for c in seq.columns]).alias(HASH),
         F.lit(None).cast(payload_type).alias(PAYLOAD),
         *[F.col(c).alias(f"__e_{c}") for c in seq.columns])
     unified = label_rows.unionByName(event_rows)
     n_parts = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    ordered = unified.repartition(n_parts, *key_cols).sortWithinPartitions(*key_cols, ORDER)
+    order = [*key_cols, TS, KIND, TB, HASH, *[f"__e_{c}" for c, t in event_types.items() if is_orderable(t)]]
+    ordered = (unified.repartition(n_parts, *key_cols).sortWithinPartitions(*order)
+               .select(*key_cols, TS, KIND, PAYLOAD, *[f"__e_{c}" for c in seq.columns]))
     out_fields = [labels.schema[c] for c in labels.columns]
     out_fields += [T.StructField(seq.output[c], T.ArrayType(t, True), True) for c, t in event_types.items()]
     out_fields.append(T.StructField(seq.output[seq.ts], T.ArrayType(T.TimestampType(), True), True))
     window = _Window(key_cols, seq.columns, seq.n,
-                     None if seq.max_age is None else int(seq.max_age.total_seconds() * 1e6),
+                     None if seq.max_age is None else min(seq.max_age // timedelta(microseconds=1), 1 << 62),
                      [f.name for f in out_fields])
     return ordered.mapInArrow(window.run, T.StructType(out_fields))
 
@@ -116,9 +135,9 @@ class _Window:
         n_rows, N = table.num_rows, self.n
         rows = np.arange(n_rows)
         group_start = np.maximum.accumulate(np.where(_key_starts(table, self.key_cols), rows, 0))
-        order = table[ORDER]
-        o = pc.fill_null(order, 0).to_numpy().astype(np.int64)
-        is_event = (o % 2 == 1) & order.is_valid().to_numpy(zero_copy_only=False)
+        ts = table[TS]
+        us = pc.fill_null(ts, 0).to_numpy().astype(np.int64)
+        is_event = pc.fill_null(pc.equal(table[KIND], EVENT), False).to_numpy(zero_copy_only=False)
         is_label = table[PAYLOAD].is_valid().to_numpy(zero_copy_only=False)
         ev_pos = np.flatnonzero(is_event)
         cum = np.cumsum(is_event)  # events up to and including each row
@@ -130,12 +149,12 @@ class _Window:
         offs = np.arange(N)
         idx = c[:, None] - 1 - offs[None, :]  # newest first, as positions in ev_pos
         valid = offs[None, :] < k[:, None]
-        ev_us = (o[ev_pos] - 1) // 2
-        label_us = o[labels] // 2
+        ev_us = us[ev_pos]
+        label_us = us[labels]
         if self.max_age_us is not None and len(ev_pos):
             age_ok = (label_us[:, None] - ev_us[np.clip(idx, 0, None)]) <= self.max_age_us
             valid &= age_ok
-        label_ts_ok = table[ORDER].is_valid().to_numpy(zero_copy_only=False)[labels]
+        label_ts_ok = ts.is_valid().to_numpy(zero_copy_only=False)[labels]
         valid &= label_ts_ok[:, None]
         lengths = valid.sum(axis=1)
         offsets = np.zeros(len(labels) + 1, dtype=np.int32)
