@@ -9,6 +9,11 @@
 The error is collected with a Spark ``Observation`` while the output is written (no second pass):
 per column the largest absolute error of any element and the mean and largest relative L2 error
 ``|x - x'| / |x|`` per vector.
+
+Non-finite input: a vector holding NaN, +inf or -inf has no meaningful scale or half-precision
+form, so it comes out null (and so does its ``_scale``); the other rows are unaffected, and the
+observation counts such vectors per column (``non_finite_vectors``). A finite float16 input beyond
+its range (|x| > 65504) still overflows to inf and shows as an infinite ``max_abs_error``.
 """
 
 from __future__ import annotations
@@ -47,8 +52,11 @@ def quantize_embeddings(df: DataFrame, columns: dict[str, QuantizeMode]) -> tupl
     aggs = []
     for name, mode in columns.items():
         tmp = f"__q_{name}"
-        out = out.withColumn(tmp, _int8(F.col(name)) if mode is QuantizeMode.INT8 else _float16_udf(F.col(name)))
-        aggs += [F.max(f"{tmp}.max_abs").alias(f"{name}.max_abs_error"),
+        x = F.col(name)
+        finite = F.when(x.isNotNull() & is_finite_vector(x), x)
+        out = out.withColumn(tmp, _int8(finite) if mode is QuantizeMode.INT8 else _float16_udf(finite))
+        aggs += [F.count(F.when(x.isNotNull() & ~is_finite_vector(x), 1)).alias(f"{name}.non_finite_vectors"),
+                 F.max(f"{tmp}.max_abs").alias(f"{name}.max_abs_error"),
                  F.avg(f"{tmp}.rel_l2").alias(f"{name}.mean_rel_l2_error"),
                  F.max(f"{tmp}.rel_l2").alias(f"{name}.max_rel_l2_error")]
     obs = Observation("quantization")
@@ -63,22 +71,34 @@ def quantize_embeddings(df: DataFrame, columns: dict[str, QuantizeMode]) -> tupl
 
 
 def error_report(obs: Observation | None, columns: dict[str, QuantizeMode]) -> dict[str, dict[str, object]]:
-    """``{column: {"mode", "max_abs_error", "mean_rel_l2_error", "max_rel_l2_error"}}`` after the write."""
+    """``{column: {"mode", "non_finite_vectors", "max_abs_error", "mean_rel_l2_error", "max_rel_l2_error"}}``.
+
+    Read it after the write (the observation fills while the output is written).
+    """
     if obs is None:
         return {}
     got = obs.get
-    return {name: {"mode": mode.value, **{k: got.get(f"{name}.{k}") for k in
-                                          ("max_abs_error", "mean_rel_l2_error", "max_rel_l2_error")}}
+    return {name: {"mode": mode.value, "non_finite_vectors": int(got.get(f"{name}.non_finite_vectors") or 0),
+                   **{k: got.get(f"{name}.{k}") for k in ("max_abs_error", "mean_rel_l2_error", "max_rel_l2_error")}}
             for name, mode in columns.items()}
+
+
+def is_finite_vector(x: Column) -> Column:
+    """True when no element of ``x`` is NaN or infinite (no lambda: Spark orders NaN above +inf)."""
+    hi, lo = F.array_max(x), F.array_min(x)
+    return F.coalesce(~F.isnan(hi) & (hi < F.lit(float("inf"))) & (lo > F.lit(float("-inf"))), F.lit(True))
 
 
 def _int8(x: Column) -> Column:
     x = x.cast("array<double>")
-    scale = F.aggregate(x, F.lit(0.0), lambda acc, v: F.greatest(acc, F.abs(v))) / 127.0
+    top = F.coalesce(F.greatest(F.abs(F.array_max(x)), F.abs(F.array_min(x))), F.lit(0.0))  # max |x|, finite here
+    scale = top / 127.0
     q = F.transform(x, lambda v: F.when(scale > 0, F.round(v / scale)).otherwise(F.lit(0.0)).cast("tinyint"))
     diffs = F.zip_with(x, q, lambda a, b: a - b * scale)
-    norm = F.sqrt(F.aggregate(x, F.lit(0.0), lambda acc, v: acc + v * v))
-    rel_l2 = F.sqrt(F.aggregate(diffs, F.lit(0.0), lambda acc, d: acc + d * d)) / F.when(norm > 0, norm)
+    # Norms of x / max|x| (and diffs / max|x|), so squares cannot overflow for huge finite values.
+    unit = F.when(top > 0, top)  # null for an all-zero vector: its relative error is undefined
+    norm = F.sqrt(F.aggregate(x, F.lit(0.0), lambda acc, v: acc + (v / unit) * (v / unit)))
+    rel_l2 = F.sqrt(F.aggregate(diffs, F.lit(0.0), lambda acc, d: acc + (d / unit) * (d / unit))) / F.when(norm > 0, norm)
     return F.when(x.isNotNull(), F.struct(q.alias("value"), scale.cast("float").alias("scale"),
                                           F.array_max(F.transform(diffs, F.abs)).alias("max_abs"), rel_l2.alias("rel_l2")))
 
