@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -18,6 +18,17 @@ from pyspark.sql import functions as F
 from fstore_batch.errors import SchemaError
 
 _HASH_RANGE = 1 << 53  # a uniform double in [0, 1) from 53 hash bits
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_lit(value: datetime) -> Column:
+    """A TIMESTAMP literal for ``value`` (naive means UTC), exact for every year 1..9999.
+
+    ``F.lit(datetime)`` goes through ``java.sql.Timestamp``, whose hybrid Julian calendar shifts
+    times before 1582-10-15 by days; microseconds since the epoch do not.
+    """
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return F.timestamp_micros(F.lit((aware - _EPOCH) // timedelta(microseconds=1)))
 
 
 @dataclass(frozen=True)
@@ -60,9 +71,9 @@ def sample_labels(labels: DataFrame, spec: LabelSampling, *, ts: str) -> DataFra
         raise SchemaError("labels", spec.weight_column, "a free name for the sampling weight (it already exists)")
     out = labels
     if spec.start is not None:
-        out = out.where(F.col(ts) >= F.lit(spec.start))
+        out = out.where(F.col(ts) >= timestamp_lit(spec.start))
     if spec.end is not None:
-        out = out.where(F.col(ts) < F.lit(spec.end))
+        out = out.where(F.col(ts) < timestamp_lit(spec.end))
     rate: Column = F.lit(1.0)
     for stratum in reversed(spec.strata):  # the first match wins: build the CASE from the last one
         matches = F.lit(True)
