@@ -5,7 +5,8 @@ side, with ``_status`` (``matched`` / ``online_only`` / ``offline_only``), ``_by
 ``keys``), the request time ``_ts``, the key columns, and per feature ``on__<name>`` and
 ``off__<name>``. Duplicate request ids are counted (``_n_on``, ``_n_off``) and collapsed to one
 row per id (the earliest request; ties broken by the row's values), so a duplicate never
-multiplies the other side.
+multiplies the other side. Integer keys of different widths are compared (and output) in the
+wider type, so a key beyond the narrower type never wraps into a false match.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from fstore_batch.joins.spec import key_type
 from fstore_batch.validation.features import Feature
 
 MATCHED, ONLINE_ONLY, OFFLINE_ONLY = "matched", "online_only", "offline_only"
@@ -157,7 +159,8 @@ def _nearest_pairs(on: DataFrame, off: DataFrame, keys: list[str], tol: timedelt
     """Mutually nearest (online, offline) rows with equal keys and ``|dt| <= tol``."""
     cond = F.lit(True)
     for k in keys:
-        cond = cond & (F.col(f"_kon_{k}") == F.col(f"_koff_{k}"))
+        wide = key_type(on.schema[f"_kon_{k}"].dataType, off.schema[f"_koff_{k}"].dataType)
+        cond = cond & (F.col(f"_kon_{k}").cast(wide) == F.col(f"_koff_{k}").cast(wide))
     dt = F.abs(F.unix_micros(F.col("_ts_on")) - F.unix_micros(F.col("_ts_off")))
     cand = on.join(off, cond & (dt <= F.lit(int(tol.total_seconds() * 1e6))), "inner").withColumn("__dt", dt)
     best_on = Window.partitionBy("_uid_on").orderBy("__dt", "_uid_off")
@@ -172,8 +175,10 @@ def _pad(df: DataFrame, types: dict[str, T.DataType | str]) -> DataFrame:
 
 
 def _finish(df: DataFrame, sides: Sides, features: list[Feature], status: Column, by: Column) -> DataFrame:
-    keys = [F.coalesce(F.col(f"_kon_{k}"), F.col(f"_koff_{k}").cast(_dtype(df, f"_kon_{k}"))).alias(k)
-            for k in sides.keys]
+    keys = []
+    for k in sides.keys:  # in the wider integer type of the two sides: never narrowed
+        wide = key_type(df.schema[f"_kon_{k}"].dataType, df.schema[f"_koff_{k}"].dataType)
+        keys.append(F.coalesce(F.col(f"_kon_{k}").cast(wide), F.col(f"_koff_{k}").cast(wide)).alias(k))
     return df.select(
         F.coalesce(F.col("_rid_on"), F.col("_rid_off")).alias("request_id"),
         F.col("_rid_off").alias("offline_request_id"),
@@ -186,5 +191,3 @@ def _finish(df: DataFrame, sides: Sides, features: list[Feature], status: Column
         *[F.col(f.on) for f in features], *[F.col(f.off) for f in features])
 
 
-def _dtype(df: DataFrame, col: str) -> str:
-    return df.schema[col].dataType.simpleString()
