@@ -99,6 +99,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from fstore_batch.session import build_session
     from fstore_batch.storage.delta.snapshot import run_snapshot
+    from fstore_batch.storage.delta.tables import ensure_writable
     from fstore_batch.timeutil import parse_time_ms
 
     cfg = _load(args)
@@ -107,10 +108,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     for name in tables:
         cfg.table(name)  # fail on an unknown table before starting Spark
     spark = build_session(cfg.spark)
+    ensure_writable(spark, cfg.storage.root)  # before the HBase scan, not after it
     results = []
     for name in tables:
         log.info("snapshot %s as of %s%s", name, args.as_of, " (full re-read)" if args.full else "")
-        m = run_snapshot(spark, cfg, name, as_of_ms, full=args.full)
+        m = run_snapshot(spark, cfg, name, as_of_ms, full=args.full, allow_empty=args.allow_empty)
         log.info("snapshot %s: %s", name, json.dumps(m, default=str))
         results.append(m)
     total_cells = sum(m["cells"] for m in results)
@@ -180,7 +182,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         window = (start, start + timedelta(days=1))
     spark = build_session(store.spark)
     inputs = resolve_inputs(spark, cfg, store)
-    m = build_training_set(spark, cfg, inputs, output=args.out, window=window)
+    m = build_training_set(spark, cfg, inputs, output=args.out, window=window, allow_empty=args.allow_empty)
     print(json.dumps({"manifest": {"training_set": cfg.name, "inputs": m["inputs"]}}, indent=2))
     print(f"training set {cfg.name}: {m['rows']} rows x {m['columns']} columns at {m['path']} (version {m['version']})")
     if args.show:
@@ -197,7 +199,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     store = _load(args)
     spark = build_session(store.spark)
     manifest = read_manifest(spark, args.training_set_path, args.version)
-    emit_metrics("rebuild", rebuild(spark, manifest, output=args.out))
+    emit_metrics("rebuild", rebuild(spark, manifest, output=args.out, allow_empty=args.allow_empty))
     return 0
 
 
@@ -213,7 +215,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     registry = args.registry or store.storage.table_path(REGISTRY_TABLE)
     spark = build_session(store.spark)
     entry = build_of_day(spark, path, args.date, args.version)
-    mode = publish(spark, registry, entry)
+    mode = publish(spark, registry, entry, allow_empty=args.allow_empty)
     log.info("publish %s %s: version %d of %s (%s) in %s", entry.training_set, args.date, entry.version,
              path, mode, registry)
     emit_metrics("publish", {"training_set": entry.training_set, "date": args.date.isoformat(), "path": path,
@@ -287,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "timestamp <= as-of are included (default now-1m, leaving in-flight writes to the next run)")
     p.add_argument("--full", action="store_true",
                    help="re-read every cell <= as-of and add what the Delta table lacks (backfill)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="accept an HBase table with no cells <= as-of on a first or --full snapshot (default: refuse, naming the input, and write nothing)")
     p.set_defaults(handler=cmd_snapshot)
 
     p = sub.add_parser("versions", help="snapshot history of a Delta feature table (from its commit log)")
@@ -314,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build only the labels of this UTC day and replace only that day in the output "
                         "(daily runs; rerunning a day is safe). Default: all labels, whole output replaced")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print N rows of the result")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write an empty training set (or day) when no labels are left after the window and sampling (default: refuse, naming the input, and write nothing)")
     p.add_argument("--ts-set", dest="ts_overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training-set config key, e.g. --ts-set features.0.version=3")
     p.set_defaults(handler=cmd_build)
@@ -334,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("training_set_path", help="Delta path of a built training set")
     p.add_argument("--version", type=int, help="which build (Delta version) to reproduce (default: latest)")
     p.add_argument("--out", required=True, help="where to write the rebuilt training set")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write an empty result when the manifest's labels have no rows (default: refuse, naming the input, and write nothing)")
     p.set_defaults(handler=cmd_rebuild)
 
     p = sub.add_parser("publish", help="record the validated training-set version of a day in the registry",
@@ -363,14 +371,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except FstoreError as e:
-        if args.debug:
-            log.exception("failed")
-        print(f"fstore-batch {args.verb}: error: {e}", file=sys.stderr)
-        return e.exit_code
     except KeyboardInterrupt:
         print(f"fstore-batch {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # every failure becomes one line; --debug shows the trace
+        err = as_fstore_error(e)
+        if args.debug:
+            log.exception("failed")
+        print(f"fstore-batch {args.verb}: error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def as_fstore_error(e: Exception) -> FstoreError:
+    """The project error for any exception: ours as they are, Spark/Delta/Py4J ones translated by
+    condition (fstore_batch.spark_errors), anything else named by its type."""
+    if isinstance(e, FstoreError):
+        return e
+    from fstore_batch.spark_errors import translate
+
+    err = translate(e)
+    if err is not None:
+        return err
+    return FstoreError(f"unexpected {type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                       hint="run with --debug for the traceback, and report it")
 
 
 if __name__ == "__main__":

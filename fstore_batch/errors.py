@@ -119,6 +119,56 @@ class DeltaTableNotFoundError(StorageError, FileNotFoundError):
         super().__init__(f"no Delta table at {path}")
 
 
+class DeltaVersionNotFoundError(StorageError, LookupError):
+    """A pinned Delta version cannot be read: not in the log, or its data files were vacuumed."""
+
+    def __init__(self, path: str, version: int | str | None, problem: str, *, table: str | None = None,
+                 hint: str | None = None) -> None:
+        self.path, self.version, self.table = path, version, table
+        what = f"table '{table}' at {path}" if table else f"Delta table {path}"
+        at = f"version {version}" if version is not None else "a pinned version"
+        super().__init__(f"{what}: {at} cannot be read: {problem}", hint=hint)
+
+
+class StorageNotWritableError(StorageError, PermissionError):
+    """A storage location (the store's root, an output path) cannot be written."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"cannot write to {path}: {problem}",
+                         hint="fix the permissions, or point storage.root (--set storage.root=...) or --out "
+                              "at a writable location; nothing was written")
+
+
+class ConcurrentWriteError(StorageError):
+    """Another writer changed the same part of a Delta table at the same time, on every retry."""
+
+    def __init__(self, path: str, attempts: int, conflict: str) -> None:
+        self.path, self.attempts, self.conflict = path, attempts, conflict
+        super().__init__(f"{path}: a concurrent write to the same data conflicted with this one ({conflict}) "
+                         f"on all {attempts} attempts; nothing was written by this run",
+                         hint="run it again once the other writer has finished")
+
+
+class EmptyInputError(FstoreError, ValueError):
+    """An input has no rows where a writer would replace data with them; nothing was written."""
+
+    def __init__(self, what: str, path: str, problem: str, *, flag: str = "--allow-empty") -> None:
+        self.what, self.path = what, path
+        super().__init__(f"{what} {path}: {problem}; nothing was written",
+                         hint=f"check the path and the date window; pass {flag} to write an empty result on purpose")
+
+
+class SparkFailure(FstoreError):
+    """A Spark or Delta error that has no more specific translation; names its error condition."""
+
+    def __init__(self, condition: str | None, message: str, *, what: str | None = None) -> None:
+        self.condition = condition
+        where = f"{what}: " if what else ""
+        cond = f"[{condition}] " if condition else ""
+        super().__init__(f"{where}Spark failed: {cond}{message}", hint="run with --debug for the full trace")
+
+
 # --- runtime environment ---------------------------------------------------------------------
 
 
@@ -173,8 +223,9 @@ class SkewThresholdBreached(ValidationFailed):
 
 
 class InputNotFoundError(FstoreError, FileNotFoundError):
-    """A validation input (online log, training set) does not exist or cannot be read."""
+    """An input (labels, online log, training set) does not exist or cannot be read."""
 
-    def __init__(self, what: str, path: str, problem: str = "no such file or directory") -> None:
+    def __init__(self, what: str, path: str, problem: str = "no such file or directory", *,
+                 hint: str | None = None) -> None:
         self.what, self.path = what, path
-        super().__init__(f"{what} {path}: {problem}")
+        super().__init__(f"{what} {path}: {problem}", hint=hint)

@@ -9,6 +9,12 @@ moved on, and refuses, naming the path, when file-based labels have changed sinc
 Order of work: read labels -> sample (time window, strata) -> point-in-time join -> sequences ->
 quantize embeddings -> one Delta commit. Labels whose key or time is null are kept with null
 features and counted (``labels_null_key_or_time``) while the output is written.
+
+The output is partitioned by ``label_date`` (the UTC day of the label time), so a daily build
+replaces exactly its day's partition, and daily builds of different days running at the same
+time touch disjoint files (Delta's conflict check sees that). A real conflict is retried with
+backoff. An empty label input (after the window and the sampling) fails before anything is
+written, unless ``allow_empty`` says an empty result is intended.
 """
 
 from __future__ import annotations
@@ -17,26 +23,35 @@ import hashlib
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import LabelFormat, SamplingConfig, TrainingSetConfig
-from fstore_batch.errors import DeltaTableNotFoundError, StorageError
+from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
 from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
-from fstore_batch.storage.delta.tables import current_version
+from fstore_batch.spark_errors import spark_boundary
+from fstore_batch.storage.delta.tables import (
+    current_version,
+    new_table_guard,
+    with_conflict_retries,
+)
+from fstore_batch.storage.readers import read_events
 
 log = logging.getLogger(__name__)
 MANIFEST_KEY = "fstore_training_set"
+DATE_COLUMN = "label_date"
+"""The output's partition column: the UTC calendar day of the label time."""
 
 
 def resolve_inputs(spark: SparkSession, cfg: TrainingSetConfig, store: FeatureStoreConfig) -> dict[str, dict[str, Any]]:
@@ -62,13 +77,13 @@ def resolve_labels(spark: SparkSession, cfg: TrainingSetConfig) -> dict[str, Any
             raise DeltaTableNotFoundError(src.path)
         out["version"] = current_version(spark, src.path) if src.version is None else src.version
     else:
-        out.update(_file_fingerprint(_read_labels(spark, out)))
+        out.update(_file_fingerprint(_read_labels(spark, out, src.ts)))
     return out
 
 
 def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict[str, dict[str, Any]],
                        *, output: str | None = None, labels: dict[str, Any] | None = None,
-                       window: tuple[datetime, datetime] | None = None) -> dict[str, Any]:
+                       window: tuple[datetime, datetime] | None = None, allow_empty: bool = False) -> dict[str, Any]:
     """Join, then write the training set to ``output`` (default ``cfg.output``) as one commit.
 
     ``labels`` is the resolved label source (default: ``resolve_labels``); a rebuild passes the
@@ -77,11 +92,14 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
     ``window`` = ``(start, end)`` builds only the labels with ``start <= ts < end`` and replaces
     just that time range of the output (Delta ``replaceWhere``): a daily run for one date, rerun
     safely. Without it the whole output is replaced.
+
+    No labels left after the window and the sampling is an :class:`EmptyInputError` naming the
+    label path and the window, raised before anything is written, unless ``allow_empty``.
     """
     started = time.monotonic()
     out_path = output or cfg.output
     labels = labels or resolve_labels(spark, cfg)
-    label_df = _read_labels(spark, labels)
+    label_df = _read_labels(spark, labels, cfg.labels.ts)
     if "fingerprint" in labels:
         now = _file_fingerprint(label_df)
         if now["fingerprint"] != labels["fingerprint"]:
@@ -91,8 +109,18 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
         label_df = label_df.where((F.col(cfg.labels.ts) >= F.lit(window[0])) & (F.col(cfg.labels.ts) < F.lit(window[1])))
     if cfg.sampling:
         label_df = sample_labels(label_df, _sampling(cfg.sampling), ts=cfg.labels.ts)
-    tables = {t: spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
-              for t, i in inputs.items()}
+    if DATE_COLUMN in label_df.columns:
+        raise StorageError(f"labels {labels['path']}: column '{DATE_COLUMN}' is reserved for the output's date "
+                           "partition", hint="rename that label column")
+    with spark_boundary(what="labels", path=labels["path"], version=labels.get("version")):
+        n_labels = label_df.count()
+    if n_labels == 0 and not allow_empty:
+        raise EmptyInputError("labels", labels["path"], _empty_problem(window, cfg.sampling is not None))
+    tables = {}
+    for t, i in inputs.items():
+        with spark_boundary(what=f"feature table '{t}'", path=i["path"], version=i["version"],
+                            sources={i["path"]: (t, i["version"])}):
+            tables[t] = spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
     sources = [FeatureSource(f.table, tables[f.table], dict(f.keys), list(f.features), ttl=f.ttl, strict=f.strict,
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
     rows = (point_in_time_join(label_df, sources, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
@@ -101,26 +129,38 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
         rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
                                                   ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
                              label_ts=cfg.labels.ts)
-    counted = Observation("labels")
     keys = sorted({k for ref in [*cfg.features, *cfg.sequences] for k in ref.keys})
     incomplete = ~all_of([F.col(c).isNotNull() for c in [*keys, cfg.labels.ts]])
-    rows = rows.observe(counted, F.count(F.lit(1)).alias("rows"),
-                        F.sum(incomplete.cast("long")).alias("labels_null_key_or_time"))
     modes = {f.prefix + name: mode for f in cfg.features for name, mode in f.quantize.items()}
     rows, quantized = quantize_embeddings(rows, modes)
+    rows = rows.withColumn(DATE_COLUMN, utc_date(F.col(cfg.labels.ts)))
     manifest = {"training_set": cfg.name, "config": cfg.model_dump(mode="json"), "config_hash": config_hash(cfg),
-                "inputs": inputs, "labels": labels,
+                "inputs": inputs, "labels": labels, "rows": n_labels,
                 "window": None if window is None else [w.isoformat() for w in window]}
-    writer = (rows.write.format("delta").mode("overwrite")
-              .option("userMetadata", json.dumps({MANIFEST_KEY: manifest}, sort_keys=True, default=str)))
-    if window and DeltaTable.isDeltaTable(spark, out_path):
-        writer = writer.option("replaceWhere", f"`{cfg.labels.ts}` >= '{window[0].isoformat()}' "
-                                              f"AND `{cfg.labels.ts}` < '{window[1].isoformat()}'")
-    else:
-        writer = writer.option("overwriteSchema", "true")
-    writer.save(out_path)
+    meta = json.dumps({MANIFEST_KEY: manifest}, sort_keys=True, default=str)
+    sources = {i["path"]: (t, i["version"]) for t, i in inputs.items()}
+    if "version" in labels:
+        sources[labels["path"]] = ("labels", labels["version"])
+
+    def write() -> Observation:
+        counted = Observation("labels")
+        observed = rows.observe(counted, F.count(F.lit(1)).alias("rows"),
+                                F.sum(incomplete.cast("long")).alias("labels_null_key_or_time"))
+        writer = (observed.write.format("delta").mode("overwrite").partitionBy(DATE_COLUMN)
+                  .option("userMetadata", meta))
+        if window and DeltaTable.isDeltaTable(spark, out_path):
+            _check_partitioned(spark, out_path)
+            writer = writer.option("replaceWhere", _replace_where(cfg.labels.ts, window))
+        else:
+            writer = writer.option("overwriteSchema", "true")
+        writer.save(out_path)
+        return counted
+
+    with new_table_guard(spark, out_path), spark_boundary(what="training set", path=out_path, sources=sources):
+        got = with_conflict_retries(write, out_path).get
     version = int(DeltaTable.forPath(spark, out_path).history(1).first().version)
-    got = counted.get
+    if got["rows"] != n_labels:
+        log.warning("training set %s: wrote %d rows for %d labels", cfg.name, got["rows"], n_labels)
     return {"training_set": cfg.name, "path": out_path, "version": version, "rows": got["rows"],
             "window": manifest["window"],
             "columns": len(rows.columns), "labels_null_key_or_time": got["labels_null_key_or_time"] or 0,
@@ -142,22 +182,49 @@ def read_manifest(spark: SparkSession, path: str, version: int | None = None) ->
                        + (f" at version {version}" if version is not None else ""))
 
 
-def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str) -> dict[str, Any]:
+def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str, allow_empty: bool = False) -> dict[str, Any]:
     """Rebuild a training set exactly as a manifest describes (every input pinned)."""
     cfg = TrainingSetConfig.model_validate(manifest["config"])
     window = manifest.get("window")
     return build_training_set(spark, cfg, manifest["inputs"], output=output, labels=manifest["labels"],
                               window=None if window is None else (datetime.fromisoformat(window[0]),
-                                                                  datetime.fromisoformat(window[1])))
+                                                                  datetime.fromisoformat(window[1])),
+                              allow_empty=allow_empty)
 
 
-def _read_labels(spark: SparkSession, labels: dict[str, Any]) -> DataFrame:
-    reader = spark.read.format(labels["format"])
-    if labels["format"] == LabelFormat.JSON.value:
-        reader = reader.option("mode", "FAILFAST")
-    if "version" in labels:
-        reader = reader.option("versionAsOf", labels["version"])
-    return reader.load(labels["path"])
+def utc_date(ts: Column) -> Column:
+    """The UTC calendar day of a timestamp, whatever the session time zone."""
+    return F.date_from_unix_date(F.floor(F.unix_seconds(ts) / 86400).cast("int"))
+
+
+def _replace_where(ts: str, window: tuple[datetime, datetime]) -> str:
+    """The replaceWhere predicate of a window: on the date partition (whole UTC days, so Delta's
+    conflict check sees only that partition), plus the exact times when the window is not whole days."""
+    start, end = window[0].astimezone(UTC), window[1].astimezone(UTC)
+    first = start.date()
+    last = end.date() if end.time() == dt_time(0) else end.date() + timedelta(days=1)
+    pred = f"`{DATE_COLUMN}` >= DATE'{first.isoformat()}' AND `{DATE_COLUMN}` < DATE'{last.isoformat()}'"
+    if start.time() != dt_time(0) or end.time() != dt_time(0):
+        pred += f" AND `{ts}` >= '{start.isoformat()}' AND `{ts}` < '{end.isoformat()}'"
+    return pred
+
+
+def _check_partitioned(spark: SparkSession, path: str) -> None:
+    cols = list(DeltaTable.forPath(spark, path).detail().select("partitionColumns").first()[0])
+    if cols != [DATE_COLUMN]:
+        raise StorageError(f"training set {path} is partitioned by {cols or 'nothing'}, not by {DATE_COLUMN}: it was "
+                           "built before daily builds were partitioned, so a daily build cannot replace one day",
+                           hint="build it once without --date (replaces the whole output), then run daily builds")
+
+
+def _empty_problem(window: tuple[datetime, datetime] | None, sampled: bool) -> str:
+    where = (f"no labels with time in [{window[0].isoformat()}, {window[1].isoformat()})" if window
+             else "no labels")
+    return where + (" after sampling" if sampled else "")
+
+
+def _read_labels(spark: SparkSession, labels: dict[str, Any], ts: str) -> DataFrame:
+    return read_events(spark, labels["path"], labels["format"], what="labels", ts=ts, version=labels.get("version"))
 
 
 def _file_fingerprint(df: DataFrame) -> dict[str, Any]:

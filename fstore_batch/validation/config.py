@@ -141,8 +141,11 @@ class SkewConfig(StrictModel):
                                          description="default: every feature of the training set")
     thresholds: Thresholds = Field(default_factory=lambda: DEFAULT_THRESHOLDS)
     groups: dict[Identifier, FeatureGroup] = Field(default_factory=dict)
-    min_match_coverage: float | None = Field(default=None, ge=0.0, le=1.0,
-                                             description="fail when fewer logged requests match")
+    min_match_coverage: float | None = Field(default=0.9, ge=0.0, le=1.0,
+                                             description="fail when a smaller fraction of logged requests match "
+                                                         "(null: never)")
+    min_matched_rows: int = Field(default=1, ge=1,
+                                  description="fail when fewer rows match (a feature with fewer is 'no_data')")
     staleness: StalenessSpec = Field(default_factory=StalenessSpec)
     expectations: ExpectationsSpec = Field(default_factory=ExpectationsSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)

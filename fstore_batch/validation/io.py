@@ -13,47 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import TrainingSetConfig
-from fstore_batch.errors import InputNotFoundError, SchemaError, StorageError
+from fstore_batch.errors import InputNotFoundError, StorageError
 from fstore_batch.joins.build import build_training_set, read_manifest, resolve_inputs
+from fstore_batch.storage.readers import read_events
 from fstore_batch.validation.config import LogFormat, OnlineLogSpec
 
 log = logging.getLogger(__name__)
-ZONED = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
 
 def read_online_log(spark: SparkSession, path: str, spec: OnlineLogSpec, fmt: LogFormat | None = None) -> DataFrame:
-    """The online log at ``path``; JSON-lines times must carry a zone (``Z`` or ``+hh:mm``)."""
-    fmt = fmt or spec.format
-    name = f"online log {path}"
-    if fmt is LogFormat.DELTA and not DeltaTable.isDeltaTable(spark, path):
-        raise InputNotFoundError("online log", path, "not a Delta table")
-    try:
-        reader = spark.read.format(fmt.value)
-        if fmt is LogFormat.JSON:
-            reader = reader.option("mode", "FAILFAST")
-        df = reader.load(path)
-        if fmt is LogFormat.JSON and spec.ts in df.columns and isinstance(df.schema[spec.ts].dataType, T.StringType):
-            df = _zoned_times(df, spec.ts, name)
-    except AnalysisException as e:
-        if "PATH_NOT_FOUND" in str(e) or "UNABLE_TO_INFER_SCHEMA" in str(e):
-            raise InputNotFoundError("online log", path) from None
-        raise
-    return df
+    """The online log at ``path``; JSON-lines times must carry a zone (``Z`` or ``+hh:mm``).
 
-
-def _zoned_times(df: DataFrame, col: str, name: str) -> DataFrame:
-    naive = df.where(F.col(col).isNotNull() & ~F.col(col).rlike(ZONED)).select(col).limit(1).collect()
-    if naive:
-        raise SchemaError(name, col, "ISO 8601 times with a zone (e.g. 2026-10-01T12:00:00Z or +02:00)",
-                          f"a naive time '{naive[0][0]}'")
-    return df.withColumn(col, F.to_timestamp(F.col(col)))
+    The same reader as the labels' (:func:`fstore_batch.storage.readers.read_events`).
+    """
+    return read_events(spark, path, (fmt or spec.format).value, what="online log", ts=spec.ts)
 
 
 def read_training_set(spark: SparkSession, path: str) -> tuple[DataFrame, dict[str, dict[str, Any]] | None]:
@@ -87,7 +65,7 @@ def rebuild_offline(spark: SparkSession, ts_cfg: TrainingSetConfig, store: Featu
         data["sampling"] = None  # every logged request, not a sample of them
     cfg = TrainingSetConfig.model_validate(data)
     inputs = resolve_inputs(spark, cfg, store)
-    m = build_training_set(spark, cfg, inputs, output=out_path)
+    m = build_training_set(spark, cfg, inputs, output=out_path, allow_empty=True)  # an empty log fails validation
     log.info("rebuilt %d offline rows for the logged requests at %s", m["rows"], out_path)
     return spark.read.format("delta").load(out_path), inputs
 

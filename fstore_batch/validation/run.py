@@ -102,7 +102,8 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
                                        n_matched=int(m.get("n") or 0), n_value_mismatch=n_vm))
         phase("per hour")
         per_hour = hourly(matched, features)
-        results = [FeatureResult(f, metrics[f.name], judge(f.name, f.kind, metrics[f.name], f.thresholds))
+        results = [FeatureResult(f, metrics[f.name], judge(f.name, f.kind, metrics[f.name], f.thresholds,
+                                                           min_rows=cfg.min_matched_rows))
                    for f in features]
         bad = [r.feature for r in results if r.verdict.breaches or r.metrics.get("mismatch_rate")]
         phase("worst rows")
@@ -122,7 +123,9 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
         table.unpersist()
         sc.setJobDescription(None)  # type: ignore[arg-type]
     cov_breach = None
-    if cfg.min_match_coverage is not None and cov.online_match_rate < cfg.min_match_coverage:
+    if cov.matched < cfg.min_matched_rows:  # nothing (or too little) validated is a failure
+        cov_breach = Breach("*", "matched_rows", float(cov.matched), float(cfg.min_matched_rows))
+    elif cfg.min_match_coverage is not None and cov.online_match_rate < cfg.min_match_coverage:
         cov_breach = Breach("*", "online_match_rate", cov.online_match_rate, cfg.min_match_coverage)
     report = SkewReport(run_id, datetime.now(UTC), cfg.name, cov, results, per_hour, expectations, cov_breach)
     names = list(timings)

@@ -1,6 +1,7 @@
 """Thresholds and verdicts: which metrics fire, and *why* a feature is skewed.
 
-A feature is ``ok`` when none of its thresholds fires. Otherwise its mismatching rows are split
+A feature with fewer matched rows than ``min_matched_rows`` is ``no_data``, which fails the run:
+nothing validated is not a pass. A feature is ``ok`` when none of its thresholds fires. Otherwise its mismatching rows are split
 into causes, each a fraction of the matched rows:
 
 * ``missing_online`` - served null where training has a value;
@@ -30,6 +31,7 @@ class Verdict(str, Enum):
     MISSING_ONLINE = "missing_online"
     MISSING_OFFLINE = "missing_offline"
     ENCODING = "encoding"
+    NO_DATA = "no_data"
 
 
 # threshold field -> (metric, fires when the value is above (True) or below (False) the limit)
@@ -97,7 +99,13 @@ def causes(kind: FeatureKind, m: dict[str, float | None]) -> dict[str, float]:
             "stale": stale, "encoding": encoding, "transform_mismatch": max(value_mismatch - stale - encoding, 0.0)}
 
 
-def judge(feature: str, kind: FeatureKind, m: dict[str, float | None], thresholds: Thresholds) -> FeatureVerdict:
+def judge(feature: str, kind: FeatureKind, m: dict[str, float | None], thresholds: Thresholds,
+          *, min_rows: int = 1) -> FeatureVerdict:
+    n = int(m.get("n") or 0)
+    if n < min_rows:
+        return FeatureVerdict(feature, kind, Verdict.NO_DATA, None,
+                              f"{n} matched rows, fewer than min_matched_rows {min_rows}: nothing to compare",
+                              [Breach(feature, "matched_rows", float(n), float(min_rows))], {})
     br = find_breaches(feature, m, thresholds)
     split = causes(kind, m)
     if not br:

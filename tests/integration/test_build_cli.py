@@ -36,7 +36,7 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
     m = metrics(proc)
     assert m["rows"] == 6 and m["inputs"] == {"profile": {"path": str(folder / "delta" / "profile"), "version": 0}}
     assert '"training_set": "cli_set"' in proc.stdout and "score" in proc.stdout  # the manifest and the rows shown
-    assert f"training set cli_set: 6 rows x 5 columns at {folder / 'out'}" in proc.stdout
+    assert f"training set cli_set: 6 rows x 6 columns at {folder / 'out'}" in proc.stdout
 
     again = metrics(run(*CLI, "rebuild", str(folder / "out"), "--out", str(folder / "again"), "-c", str(store)))
     assert again["rows"] == 6 and again["inputs"] == m["inputs"] and again["labels"] == m["labels"]
@@ -45,8 +45,8 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
                "--training-set", str(folder / "missing"))
     status = metrics(proc)
     assert status["training_sets"][0] == {"path": str(folder / "out"), "training_set": "cli_set", "version": 0,
-                                          "rows": 6, "columns": 5, "inputs": {"profile": 0}}
-    assert f"training set cli_set: 6 rows x 5 columns, version 0 (profile@v0)  {folder / 'out'}" in proc.stdout
+                                          "rows": 6, "columns": 6, "inputs": {"profile": 0}}
+    assert f"training set cli_set: 6 rows x 6 columns, version 0 (profile@v0)  {folder / 'out'}" in proc.stdout
     assert f"training set at {folder / 'missing'}: not built yet" in proc.stdout
 
 

@@ -16,10 +16,13 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from fstore_batch.errors import DeltaTableNotFoundError, StorageError
+from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
 from fstore_batch.joins.build import MANIFEST_KEY
+from fstore_batch.spark_errors import spark_boundary
+from fstore_batch.storage.delta.tables import new_table_guard, with_conflict_retries
 
 REGISTRY_TABLE = "training_set_registry"
 
@@ -56,8 +59,10 @@ def day_window(day: date) -> list[str]:
 def build_of_day(spark: SparkSession, path: str, day: date, version: int | None = None) -> Publication:
     """The newest commit of the training set at ``path`` that built ``day`` (or exactly ``version``).
 
-    Reads only the Delta log. The row count is the commit's own ``numOutputRows``: a daily build
-    writes exactly that day's rows.
+    The row count is the one the build observed and recorded in its manifest (``rows``): what
+    the day holds. (The commit's ``numOutputRows`` is not it: a replaceWhere on a table that is
+    not partitioned by day also counts the other days' rows it copies.) Builds older than that
+    field are counted from the day's rows at that version.
     """
     if not DeltaTable.isDeltaTable(spark, path):
         raise DeltaTableNotFoundError(path)
@@ -69,21 +74,37 @@ def build_of_day(spark: SparkSession, path: str, day: date, version: int | None 
             continue
         manifest: dict[str, Any] = json.loads(row.userMetadata or "{}").get(MANIFEST_KEY) or {}
         if manifest.get("window") == window:
-            rows = (row.operationMetrics or {}).get("numOutputRows")
-            return Publication(manifest["training_set"], day, path, int(row.version),
-                               None if rows is None else int(rows), manifest.get("config_hash"),
-                               datetime.now(UTC))
+            rows = manifest.get("rows")
+            if rows is None:
+                rows = _count_day(spark, path, int(row.version), manifest, window)
+            return Publication(manifest["training_set"], day, path, int(row.version), int(rows),
+                               manifest.get("config_hash"), datetime.now(UTC))
     which = f"version {version}" if version is not None else "any commit"
     raise StorageError(f"{path}: {which} is not a daily build of {day.isoformat()} "
                        f"(no manifest with window {window[0]} .. {window[1]})",
                        hint=f"run `fstore-batch build ... --date {day.isoformat()}` first")
 
 
-def publish(spark: SparkSession, registry_path: str, entry: Publication) -> str:
-    """Record ``entry`` in the registry; returns ``created``, ``published``, ``replaced`` or ``unchanged``."""
+def _count_day(spark: SparkSession, path: str, version: int, manifest: dict[str, Any], window: list[str]) -> int:
+    ts = ((manifest.get("config") or {}).get("labels") or {}).get("ts", "event_ts")
+    df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return df.where((F.col(ts) >= F.lit(window[0]).cast("timestamp")) & (F.col(ts) < F.lit(window[1]).cast("timestamp"))).count()
+
+
+def publish(spark: SparkSession, registry_path: str, entry: Publication, *, allow_empty: bool = False) -> str:
+    """Record ``entry`` in the registry; returns ``created``, ``published``, ``replaced`` or ``unchanged``.
+
+    A build with 0 rows is refused (:class:`EmptyInputError`) unless ``allow_empty``: publishing
+    it would replace the day's validated data with nothing.
+    """
+    if entry.rows == 0 and not allow_empty:
+        raise EmptyInputError("training set", entry.path,
+                              f"the build of {entry.date.isoformat()} (version {entry.version}) has 0 rows, so it "
+                              "would replace the published day with nothing")
     row = spark.createDataFrame([tuple(asdict(entry).values())], SCHEMA)
     if not DeltaTable.isDeltaTable(spark, registry_path):
-        row.write.format("delta").mode("append").save(registry_path)
+        with new_table_guard(spark, registry_path), spark_boundary(what="registry", path=registry_path):
+            row.write.format("delta").mode("append").save(registry_path)
         return "created"
     registry = DeltaTable.forPath(spark, registry_path)
     current = (registry.toDF()
@@ -91,11 +112,12 @@ def publish(spark: SparkSession, registry_path: str, entry: Publication) -> str:
                .select("version").collect())
     if current and current[0].version == entry.version:
         return "unchanged"
-    (registry.alias("r")
-     .merge(row.alias("n"), "r.training_set = n.training_set AND r.date = n.date")
-     .whenMatchedUpdateAll()
-     .whenNotMatchedInsertAll()
-     .execute())
+    merge = (registry.alias("r")
+             .merge(row.alias("n"), "r.training_set = n.training_set AND r.date = n.date")
+             .whenMatchedUpdateAll()
+             .whenNotMatchedInsertAll())
+    with spark_boundary(what="registry", path=registry_path):
+        with_conflict_retries(merge.execute, registry_path)
     return "replaced" if current else "published"
 
 

@@ -31,10 +31,10 @@ from pyspark.sql import functions as F
 
 from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig, FeatureTableSpec
-from fstore_batch.errors import ValidationFailed
-from fstore_batch.session import executor_error
+from fstore_batch.errors import EmptyInputError, ValidationFailed
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.schema import feature_schema
+from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, latest_snapshot, snapshot_metadata
 from fstore_batch.storage.delta.tables import append, current_version
 
@@ -74,8 +74,13 @@ def plan_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_o
 
 
 def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of_ms: int,
-                 *, full: bool = False) -> dict[str, Any]:
-    """Snapshot one table; return the run's metrics (also recorded in the Delta commit)."""
+                 *, full: bool = False, allow_empty: bool = False) -> dict[str, Any]:
+    """Snapshot one table; return the run's metrics (also recorded in the Delta commit).
+
+    A first or ``full`` snapshot of an HBase table with no cells up to ``as_of`` is an
+    :class:`EmptyInputError` (nothing written) unless ``allow_empty``: an empty source there
+    means a wrong table, prefix or time rather than no news.
+    """
     started = time.monotonic()
     plan = plan_snapshot(spark, cfg, table, as_of_ms, full=full)
     base = {"table": plan.spec.name, "source_table": plan.spec.hbase_table, "path": plan.path,
@@ -87,14 +92,19 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
         return {**base, "version": plan.previous.version if plan.previous else None, "rows": 0, "cells": 0,
                 "bytes": 0, "quarantined": 0, "regions": 0, "seconds": round(time.monotonic() - started, 3)}
 
-    source = hbase_reader(spark, plan.spec, cfg.hbase, as_of_ms=plan.as_of_ms, since_ms=plan.since_ms)
-    regions = source.rdd.getNumPartitions()
+    hbase_name = f"HBase table '{plan.spec.hbase_table}'"
+    with spark_boundary(what=hbase_name):  # the data source lists regions on the driver: HBase down fails here
+        source = hbase_reader(spark, plan.spec, cfg.hbase, as_of_ms=plan.as_of_ms, since_ms=plan.since_ms)
+        regions = source.rdd.getNumPartitions()
     source = source.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        try:
+        with spark_boundary(what=hbase_name):
             counts = _source_counts(source)  # the one pass over HBase; every failure surfaces here
-        except Exception as e:
-            raise (executor_error(e) or e) from e
+        if counts["cells"] == 0 and plan.mode in ("initial", "full") and not allow_empty:
+            raise EmptyInputError(
+                "HBase table", plan.spec.hbase_table,
+                f"no cells with timestamp <= {datetime.fromtimestamp(plan.as_of_ms / 1000, UTC).isoformat()} "
+                f"for a {plan.mode} snapshot of {plan.spec.name}")
         _check_bad_fraction(plan, counts, source)
         rows = _feature_rows(source, plan)
         if plan.mode == "full":

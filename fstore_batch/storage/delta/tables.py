@@ -1,9 +1,25 @@
-"""Small, explicit Delta I/O helpers: append as one commit (creating the table on first write)."""
+"""Small, explicit Delta I/O helpers: append as one commit (creating the table on first write),
+write with retries on commit conflicts, leave nothing behind at a new path when a write fails,
+and check that a storage location is writable before a long run starts."""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+
+from fstore_batch.errors import ConcurrentWriteError, StorageNotWritableError
+from fstore_batch.spark_errors import conditions, is_concurrent_conflict, spark_boundary
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def append(df: DataFrame, path: str, *, user_metadata: str, txn_app_id: str | None = None,
@@ -20,8 +36,82 @@ def append(df: DataFrame, path: str, *, user_metadata: str, txn_app_id: str | No
     if properties and not DeltaTable.isDeltaTable(df.sparkSession, path):
         for key, value in properties.items():
             writer = writer.option(key, value)
-    writer.save(path)
+    with new_table_guard(df.sparkSession, path), spark_boundary(what="Delta table", path=path):
+        writer.save(path)
 
 
 def current_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def with_conflict_retries(write: Callable[[], T], path: str, *, attempts: int = 4, backoff_s: float = 1.0) -> T:
+    """Run ``write``; on a Delta commit conflict wait (doubling, with jitter) and run it again.
+
+    ``write`` must decide everything it reads (does the table exist, which predicate) afresh on
+    each call. After ``attempts`` conflicts, one :class:`ConcurrentWriteError` naming the path.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except Exception as e:
+            if not is_concurrent_conflict(e):
+                raise
+            conflict = (conditions(e) or [type(e).__name__])[0]
+            if attempt == attempts:
+                raise ConcurrentWriteError(path, attempts, conflict) from e
+            delay = backoff_s * 2 ** (attempt - 1) * (1 + random.random())
+            log.warning("%s: concurrent write conflict (%s); retry %d of %d in %.1f s",
+                        path, conflict, attempt, attempts - 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
+    """The Hadoop FileSystem and Path for ``path`` (Hadoop's FS has no Python API; works for s3a:// too)."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
+
+
+@contextmanager
+def new_table_guard(spark: SparkSession, path: str) -> Iterator[None]:
+    """When the block fails, remove what it left at a path that held no Delta table before.
+
+    Delta creates ``_delta_log/`` (and ``_delta_log/_staged_commits/``) before the job runs; a
+    failed first write would leave them empty, and a later reader would take the folder for a
+    broken table. Only folders holding no file at all are removed, so anything another writer
+    committed meanwhile is never touched.
+    """
+    fs, hpath = _fs(spark, path)
+    log_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(hpath, "_delta_log")
+    existed, had_log = bool(fs.exists(hpath)), bool(fs.exists(log_path))
+    try:
+        yield
+    except BaseException:
+        if not had_log:
+            for p, keep in ((log_path, False), (hpath, existed)):
+                try:
+                    if not keep and fs.exists(p) and fs.isDirectory(p) and not fs.listFiles(p, True).hasNext():
+                        fs.delete(p, True)  # a tree of empty folders only
+                except Exception:
+                    log.debug("could not remove %s after a failed write", p, exc_info=True)
+        raise
+
+
+def ensure_writable(spark: SparkSession, root: str) -> None:
+    """Create ``root`` if needed and write and delete a probe file there, or raise naming it."""
+    fs, hpath = _fs(spark, root)
+    probe = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(hpath, f"_fstore_write_probe_{uuid.uuid4().hex}")
+    try:
+        if not fs.exists(hpath) and not fs.mkdirs(hpath):
+            raise StorageNotWritableError(root, "the folder cannot be created")
+        if not fs.getFileStatus(hpath).isDirectory():
+            raise StorageNotWritableError(root, "it is a file, not a folder")
+        fs.create(probe, True).close()
+        fs.delete(probe, False)
+    except StorageNotWritableError:
+        raise
+    except Exception as e:
+        java = getattr(e, "java_exception", None)
+        reason = f"{java.getClass().getSimpleName()}: {java.getMessage()}" if java is not None else str(e)
+        raise StorageNotWritableError(root, reason.splitlines()[0]) from e

@@ -1,0 +1,55 @@
+"""Two daily builds of different days at the same time, as two real `fstore-batch build --date`
+processes writing to one training set: both succeed, each replacing only its own day."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import yaml
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from fstore_batch.config import FeatureStoreConfig, load_config
+from fstore_batch.config.training import TrainingSetConfig
+from fstore_batch.joins.build import build_training_set, resolve_inputs
+from tests.support.cli import CLI, ROOT
+
+DAY = datetime(2026, 10, 28, tzinfo=UTC)
+DEADLINE_S = 600
+
+
+def test_two_days_built_at_the_same_time_both_succeed(spark, tmp_path):
+    root = tmp_path / "delta"
+    spark.createDataFrame([(u, DAY - timedelta(hours=1), u * 10) for u in (1, 2)],
+                          "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
+    rows = [(f"r{d}{h}", 1 + h % 2, DAY + timedelta(days=d, hours=h), h % 2) for d in range(3) for h in range(d + 2)]
+    spark.createDataFrame(rows, "request_id string, user_id long, event_ts timestamp, label int").write.parquet(
+        str(tmp_path / "labels"))
+    store, ts = tmp_path / "store.yaml", tmp_path / "ts.yaml"
+    store.write_text(yaml.safe_dump({"storage": {"root": str(root)}, "spark": {
+        "master": "local[1]", "conf": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "1"}}}))
+    ts.write_text(yaml.safe_dump({
+        "name": "conc_set", "labels": {"path": str(tmp_path / "labels")}, "output": str(tmp_path / "out"),
+        "features": [{"table": "profile", "keys": {"user_id": "user_id"}, "features": ["score"], "ttl": "P5D"}]}))
+    cfg = load_config(TrainingSetConfig, ts, env={})
+    inputs = resolve_inputs(spark, cfg, load_config(FeatureStoreConfig, store, env={}))
+    build_training_set(spark, cfg, inputs, window=(DAY, DAY + timedelta(days=1)))  # the table exists, day 1 built
+
+    procs = [subprocess.Popen([*CLI, "build", str(ts), "-c", str(store), "--date", day], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for day in ("2026-10-29", "2026-10-30")]
+    results = [p.communicate(timeout=DEADLINE_S) for p in procs]
+    for p, (out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err[-3000:]
+        assert "Traceback" not in err
+    built = [json.loads(out.strip().splitlines()[-1])["metrics"] for out, _ in results]
+    assert sorted(m["rows"] for m in built) == [3, 4]
+
+    days = (spark.read.format("delta").load(str(tmp_path / "out"))
+            .groupBy(F.col("label_date").cast("string").alias("d")).count().collect())
+    assert {r.d: r["count"] for r in days} == {"2026-10-28": 2, "2026-10-29": 3, "2026-10-30": 4}
+    history = DeltaTable.forPath(spark, str(tmp_path / "out")).history().collect()
+    assert sorted(h.version for h in history) == [0, 1, 2]
+    assert DeltaTable.forPath(spark, str(tmp_path / "out")).detail().first().partitionColumns == ["label_date"]
