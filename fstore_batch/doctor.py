@@ -87,6 +87,31 @@ def check_hbase(hbase: HBaseConfig) -> Check:
                      "start it with `make hbase-up` (or fix hbase.host/hbase.port in the config)")
 
 
+def check_storage(config: FeatureStoreConfig, *, spark: bool) -> Check:
+    """The storage root can be created and written: a probe file is written and removed there."""
+    root = config.storage.root
+    fix = "fix its permissions, or set storage.root (--set storage.root=...) to a writable folder or URI"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", root) and not root.startswith("file:"):
+        if not spark:
+            return Check("storage root", True, f"{root}: not checked (an object store; run without --skip-spark)")
+        from fstore_batch.session import build_session
+        from fstore_batch.storage.delta.tables import ensure_writable
+
+        try:
+            ensure_writable(build_session(config.spark), root)
+        except FstoreError as e:
+            return Check("storage root", False, str(e), fix)
+        return Check("storage root", True, f"{root}: writable")
+    folder = Path(root.removeprefix("file://").removeprefix("file:"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix="_fstore_doctor_"):
+            pass
+    except OSError as e:
+        return Check("storage root", False, f"{root} is not writable ({type(e).__name__}: {e.strerror or e})", fix)
+    return Check("storage root", True, f"{root}: writable")
+
+
 def run_checks(config_path: str | None, overrides: list[str], *, spark: bool = True) -> list[Check]:
     checks = [check_java(), check_packages(), check_delta_jars()]
     config: FeatureStoreConfig | None = None
@@ -96,6 +121,8 @@ def run_checks(config_path: str | None, overrides: list[str], *, spark: bool = T
     except FstoreError as e:
         checks.append(Check("config", False, str(e), "fix the named key (see README 'Config reference')"))
     checks.append(check_hbase(config.hbase if config else HBaseConfig()))
+    if config is not None:
+        checks.append(check_storage(config, spark=spark))
     if spark:
         checks.append(check_spark(config))
     return checks

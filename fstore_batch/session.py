@@ -9,14 +9,14 @@ spark-submit was given; this module never overrides them.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from fstore_batch.config.models import SparkConfig
-from fstore_batch.errors import EnvironmentSetupError, ExecutorError, FstoreError
+from fstore_batch.errors import EnvironmentSetupError
+from fstore_batch.spark_logging import local_log_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JARS_DIR = PROJECT_ROOT / ".cache" / "spark-jars"
@@ -78,7 +78,7 @@ def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None
     builder = SparkSession.builder.appName(cfg.app_name)
     settings = {**DEFAULT_CONF, **cfg.conf, **(conf or {}), **DELTA_CONF}
     if not launched_by_spark_submit():
-        settings = {**LOCAL_DEFAULTS, **settings}
+        settings = {**LOCAL_DEFAULTS, **local_log_settings(), **settings}  # Spark's log4j lines to a file
         builder = builder.master(cfg.master)
         # Local Python workers (UDFs, the HBase data source's planner and readers) run this
         # interpreter, whose environment has happybase and pyarrow. The JVM reads it from the
@@ -103,19 +103,3 @@ def _check_delta(spark: SparkSession) -> None:
             "(spark.sql.extensions lacks io.delta.sql.DeltaSparkSessionExtension)",
             hint="stop it and build sessions with fstore_batch.session.build_session()",
         )
-
-
-_EXECUTOR_ERROR = re.compile(r"fstore_batch\.errors\.(\w+): (.+)")
-
-
-def executor_error(exc: BaseException) -> FstoreError | None:
-    """The fstore error a Spark task raised, recovered from the driver-side exception's text.
-
-    Spark wraps a Python worker's exception in a JVM exception whose message holds the worker's
-    traceback; its last ``fstore_batch.errors.X: message`` line is the error to show the user.
-    """
-    matches = _EXECUTOR_ERROR.findall(str(exc))
-    if not matches:
-        return None
-    kind, message = matches[-1]
-    return ExecutorError(kind, message.strip())

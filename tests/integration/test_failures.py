@@ -135,3 +135,84 @@ def test_a_zero_row_online_log_fails_validation_with_no_data(world, spark):
     assert m["failed"] and m["matched"] == 0 and m["verdicts"] == {"score": "no_data"}
     assert "coverage: matched_rows 0 below 1" in proc.stdout
 
+
+# --- 7. unreadable labels: one line naming the path ---------------------------------------------
+
+
+def test_missing_empty_or_zero_byte_labels_are_one_line_naming_the_path(world):
+    tmp = world["tmp"]
+    (tmp / "empty_folder").mkdir()
+    (tmp / "zero_byte").mkdir()
+    (tmp / "zero_byte" / "part-00000.parquet").write_bytes(b"")
+    cases = {
+        tmp / "no_such_labels": "no such file or directory",
+        tmp / "empty_folder": "no data files to read (Parquet format)",
+        tmp / "zero_byte": f"{tmp / 'zero_byte' / 'part-00000.parquet'} is not a valid Parquet file",
+    }
+    for path, problem in cases.items():
+        line = _one_line_error(_cli(world, "build", "--labels", str(path), "--date", "2026-10-05",
+                                    "--out", str(tmp / "never")))
+        assert f"labels {path}: " in line and problem in line, line
+    assert not (tmp / "never").exists()
+    proc = run_cli("--debug", "build", str(world["ts"]), "-c", str(world["store"]), "--labels", str(tmp / "empty_folder"))
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "UNABLE_TO_INFER_SCHEMA" in proc.stderr
+
+
+# --- 9. a pinned version whose files VACUUM removed ---------------------------------------------
+
+
+def test_rebuild_after_vacuum_names_the_table_and_version_and_leaves_no_delta_log(world, spark):
+    tmp = world["tmp"] / "vacuumed"
+    root = tmp / "delta"
+    profile = str(root / "profile")
+    spark.createDataFrame([(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
+                          "user_id long, event_ts timestamp, score long").write.format("delta").save(profile)
+    store = tmp / "store.yaml"
+    store.write_text(yaml.safe_dump({"storage": {"root": str(root)}}))
+    built = metrics(run_cli("build", str(world["ts"]), "-c", str(store), "--out", str(tmp / "out")))
+    assert built["inputs"]["profile"]["version"] == 0
+    spark.createDataFrame([(u, DAY1, u * 20) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
+        .write.format("delta").mode("overwrite").save(profile)
+    previous = spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled")
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        DeltaTable.forPath(spark, profile).vacuum(0.0)
+    finally:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", previous)
+
+    line = _one_line_error(run_cli("rebuild", str(tmp / "out"), "--out", str(tmp / "again"), "-c", str(store)))
+    assert f"table 'profile' at {profile}: version 0 cannot be read: its data file" in line
+    assert "removed (VACUUM" in line and "hint: rebuild against a version inside the retention" in line
+    assert not (tmp / "again").exists()  # the failed first write left no empty _delta_log behind
+
+    line = _one_line_error(run_cli("build", str(world["ts"]), "-c", str(store), "--out", str(tmp / "pinned"),
+                                   "--ts-set", "features.0.version=9"))
+    assert f"table 'profile' at {profile}: version 9 cannot be read: the log holds versions 0 to 3" in line
+
+
+# --- 6. JSON labels with zoned ISO 8601 times ---------------------------------------------------
+
+
+def test_json_labels_with_zoned_times_build_and_naive_times_are_refused(world, spark):
+    tmp = world["tmp"]
+    (tmp / "json_labels").mkdir()
+    (tmp / "json_labels" / "part-0.json").write_text(
+        '{"request_id": "j1", "user_id": 1, "event_ts": "2026-10-05T01:00:00Z", "label": 1}\n'
+        '{"request_id": "j2", "user_id": 2, "event_ts": "2026-10-05T03:30:00+02:00", "label": 0}\n'
+        '{"request_id": "j3", "user_id": 2, "event_ts": "2026-10-06T00:02:04Z", "label": 0}\n')
+    out = tmp / "json_out"
+    m = metrics(_cli(world, "build", "--labels", str(tmp / "json_labels"), "--ts-set", "labels.format=json",
+                     "--date", "2026-10-05", "--out", str(out)))
+    assert m["rows"] == 2
+    rows = spark.read.format("delta").load(str(out)).orderBy("request_id").collect()
+    assert [(r.request_id, r.event_ts.isoformat(), r.score) for r in rows] == [
+        ("j1", "2026-10-05T01:00:00", 10), ("j2", "2026-10-05T01:30:00", 20)]
+
+    (tmp / "naive_labels").mkdir()
+    (tmp / "naive_labels" / "part-0.json").write_text(
+        '{"request_id": "n1", "user_id": 1, "event_ts": "2026-10-05T01:00:00", "label": 1}\n')
+    line = _one_line_error(_cli(world, "build", "--labels", str(tmp / "naive_labels"), "--ts-set", "labels.format=json",
+                                "--out", str(tmp / "naive_out")))
+    assert (f"labels {tmp / 'naive_labels'}: column 'event_ts' expected ISO 8601 times with a zone" in line
+            and "got a naive time '2026-10-05T01:00:00'" in line)
+
