@@ -129,11 +129,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def _table_path(cfg: Any, name_or_path: str) -> tuple[str, Any]:
-    """A config table name -> (its Delta path, its spec); anything else is taken as a path."""
+    """A config table name, or the path of a configured table -> (its Delta path, its spec);
+    any other path -> (that path made absolute, None)."""
+    from fstore_batch.config.models import absolute_path
+
+    path = absolute_path(name_or_path).rstrip("/")
     for t in cfg.tables:
-        if name_or_path == t.name:
+        if name_or_path == t.name or path == cfg.storage.table_path(t.name).rstrip("/"):
             return cfg.storage.table_path(t.name), t
-    return name_or_path, None
+    return path, None
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

@@ -7,12 +7,14 @@ checked here once, so no later code pastes unchecked text into SQL.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from enum import Enum
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,8 +30,29 @@ Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 HBaseTableName = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_]+:)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 """An HBase table name, optionally with a namespace (``ns:table``)."""
 
-StoragePath = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^\s'\"`;]+$")]
-"""A local path or URI (``s3a://bucket/prefix``, ``file:///...``); no whitespace or quotes."""
+URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def absolute_path(path: str) -> str:
+    """A relative local path made absolute (from the current directory), once, where config is loaded.
+
+    URIs (``s3a://...``, ``file:/...``) and absolute paths are returned as they are, so on a cluster
+    a scheme-less absolute path keeps meaning the cluster's default file system.
+
+    >>> absolute_path("s3a://bucket/fs")
+    's3a://bucket/fs'
+    """
+    if URI_SCHEME.match(path) or os.path.isabs(path):
+        return path
+    return os.path.abspath(path)
+
+
+PathText = Annotated[str, StringConstraints(pattern=r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^\s'\"`;]+$")]
+"""A local path or URI as written (no whitespace or quotes); for config file references."""
+
+StoragePath = Annotated[PathText, AfterValidator(absolute_path)]
+"""Where data lives: a local path (made absolute when the config is loaded) or a URI
+(``s3a://bucket/prefix``, ``file:///...``, kept as it is); no whitespace or quotes."""
 
 
 RESERVED_COLUMNS = frozenset({"event_ts", "snapshot_id"})
@@ -210,7 +233,7 @@ class SparkConfig(StrictModel):
 class StorageConfig(StrictModel):
     """Where offline tables live: a local folder or an object-store URI (``s3a://...``)."""
 
-    root: StoragePath = ".data/delta"
+    root: StoragePath = Field(default=".data/delta", validate_default=True)
 
     def table_path(self, name: str) -> str:
         if not re.match(IDENTIFIER_PATTERN, name):

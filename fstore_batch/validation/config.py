@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from fstore_batch.config.models import Identifier, StoragePath, StrictModel
+from fstore_batch.config.models import Identifier, PathText, StoragePath, StrictModel
 
 
 class LogFormat(str, Enum):
@@ -123,7 +123,7 @@ class ExpectationsSpec(StrictModel):
 
 
 class ReportSpec(StrictModel):
-    dir: StoragePath = ".data/reports/skew"
+    dir: StoragePath = Field(default=".data/reports/skew", validate_default=True)
     worst_rows: int = Field(default=5, ge=0, le=100)
 
 
@@ -131,8 +131,8 @@ class SkewConfig(StrictModel):
     """A skew validation of one training set against its online serving log."""
 
     name: Identifier
-    store_config: StoragePath | None = Field(default=None, description="feature store YAML (feature tables)")
-    training_set: StoragePath | None = Field(default=None, description="training-set YAML (features, label ts)")
+    store_config: PathText | None = Field(default=None, description="feature store YAML (feature tables)")
+    training_set: PathText | None = Field(default=None, description="training-set YAML (features, label ts)")
     online_log: OnlineLogSpec
     offline_ts: Identifier | None = Field(default=None, description="offline time column (default: labels.ts)")
     matching: MatchingSpec = Field(default_factory=MatchingSpec)
@@ -149,7 +149,7 @@ class SkewConfig(StrictModel):
     staleness: StalenessSpec = Field(default_factory=StalenessSpec)
     expectations: ExpectationsSpec = Field(default_factory=ExpectationsSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
-    metrics_table: StoragePath | None = Field(default=".data/delta/skew_metrics",
+    metrics_table: StoragePath | None = Field(default=".data/delta/skew_metrics", validate_default=True,
                                               description="Delta table of every metric, keyed by run id")
 
     @model_validator(mode="after")

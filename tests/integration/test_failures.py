@@ -4,6 +4,7 @@ nothing lost, nothing silently wrong, one clear line for every failure."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -216,3 +217,25 @@ def test_json_labels_with_zoned_times_build_and_naive_times_are_refused(world, s
     assert (f"labels {tmp / 'naive_labels'}: column 'event_ts' expected ISO 8601 times with a zone" in line
             and "got a naive time '2026-10-05T01:00:00'" in line)
 
+
+# --- 5. maintain on a config with a relative storage root ---------------------------------------
+
+
+def test_maintain_by_name_or_path_on_a_relative_root_uses_the_tables_settings(world, spark):
+    root = world["tmp"] / "rel_delta"
+    table = root / "profile"
+    for score in (1, 2, 3):  # three small files
+        spark.createDataFrame([(u, DAY1, u * score) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
+            .write.format("delta").mode("append").save(str(table))
+    store = world["tmp"] / "rel_store.yaml"
+    store.write_text(yaml.safe_dump({"storage": {"root": os.path.relpath(root)}, "tables": [{
+        "name": "profile", "hbase_table": "profile", "row_key": {"parts": [{"name": "user_id", "type": "int64"}]},
+        "columns": [{"column": "p:score", "feature": "score", "codec": "int64"}],
+        "maintenance": {"zorder_by": ["user_id"], "vacuum_retention_hours": 0, "log_retention_days": 7}}]}))
+    by_name = metrics(run_cli("maintain", "profile", "-c", str(store)))
+    assert by_name["path"] == str(table) and by_name["optimize"] == "zorder" and by_name["zorder_by"] == ["user_id"]
+    assert by_name["files_after_vacuum"] == 1 and by_name["vacuum_retention_hours"] == 0
+    props = DeltaTable.forPath(spark, str(table)).detail().first().properties
+    assert props["delta.logRetentionDuration"] == "interval 7 days"
+    by_path = metrics(run_cli("maintain", os.path.relpath(table), "-c", str(store)))
+    assert by_path["path"] == str(table) and by_path["zorder_by"] == ["user_id"] and by_path["vacuum_retention_hours"] == 0

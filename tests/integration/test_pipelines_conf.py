@@ -12,6 +12,7 @@ import yaml
 
 from fstore_batch.cli import build_parser
 from fstore_batch.config import FeatureStoreConfig, load_config
+from fstore_batch.config.models import absolute_path
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.storage.delta.registry import REGISTRY_TABLE
 from fstore_batch.validation.config import SkewConfig
@@ -32,9 +33,10 @@ def test_declared_outputs_match_the_configs(pipeline):
     out = pipeline["outputs"]
     assert {t.name for t in store.tables} >= set(pipeline["tables"])
     assert {f.table for f in ts.features} | {s.table for s in ts.sequences} <= set(pipeline["tables"])
-    assert store.storage.root == out["feature_root"]
-    assert ts.output == out["training_set"] and skew.metrics_table == out["skew_metrics"]
-    assert store.storage.table_path(REGISTRY_TABLE) == out["registry"]
+    # Storage paths in the configs are made absolute when they are loaded (from the project dir here).
+    assert store.storage.root == absolute_path(out["feature_root"])
+    assert ts.output == absolute_path(out["training_set"]) and skew.metrics_table == absolute_path(out["skew_metrics"])
+    assert store.storage.table_path(REGISTRY_TABLE) == absolute_path(out["registry"])
     assert (skew.store_config, skew.training_set) == (pipeline["store_config"], pipeline["training_set"])
 
 

@@ -1,5 +1,9 @@
 """Delta table maintenance driven by each table's config: compaction (OPTIMIZE, Z-order by the
-entity key) and retention (VACUUM after ``vacuum_retention_hours``, log retention in days)."""
+entity key) and retention (VACUUM after ``vacuum_retention_hours``, log retention in days).
+
+Compaction and VACUUM go through Delta's Python API (``DeltaTable.optimize().executeZOrderBy``,
+``DeltaTable.vacuum``). Delta's Python API has no call that sets table properties, so the retention
+properties are one ``ALTER TABLE delta.`<absolute path>` SET TBLPROPERTIES`` statement."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from fstore_batch.config.models import MaintenanceSpec
+from fstore_batch.config.models import MaintenanceSpec, absolute_path
 from fstore_batch.errors import DeltaTableNotFoundError
+from fstore_batch.spark_errors import spark_boundary
 
 log = logging.getLogger(__name__)
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -19,8 +24,14 @@ RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 def maintain(spark: SparkSession, path: str, spec: MaintenanceSpec, *, optimize: bool = True,
              vacuum: bool = True) -> dict[str, Any]:
+    path = absolute_path(path)  # a path identifier in SQL must be absolute
     if not DeltaTable.isDeltaTable(spark, path):
         raise DeltaTableNotFoundError(path)
+    with spark_boundary(what="Delta table", path=path):
+        return _maintain(spark, path, spec, optimize=optimize, vacuum=vacuum)
+
+
+def _maintain(spark: SparkSession, path: str, spec: MaintenanceSpec, *, optimize: bool, vacuum: bool) -> dict[str, Any]:
     table = DeltaTable.forPath(spark, path)
     out: dict[str, Any] = {"path": path}
     started = time.monotonic()
