@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import point_in_time_join
@@ -33,9 +35,37 @@ stats_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0,
 ttls = st.one_of(st.none(), st.integers(0, 6))
 buckets = st.sampled_from([None, 1, 4])  # hot-key split into time buckets of N seconds, or none
 
+# Issue 12: where the times sit (seconds 0..12 after an anchor), at both ends of years 1..9999 and
+# across 1970; tie-breakers of several types drawn from 0..2 (so ties are common; None loses);
+# key widths with values that a narrower type would wrap onto 1..3.
+ANCHORS = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC), EPOCH,
+           datetime(9999, 12, 31, 23, 59, 40, tzinfo=UTC)]
+TIE_TYPES = {
+    "bigint": lambda v: v,
+    "string": lambda v: "snap@" + "abc"[v],
+    "decimal(30,2)": lambda v: Decimal(10**25) + Decimal(v) / 100,
+    "timestamp": lambda v: datetime(1950, 1, 1, tzinfo=UTC) + timedelta(microseconds=v),
+}
+WIDE = 2**32  # label key k + WIDE in a bigint column would wrap onto k in an int
+KEY_TYPES = ["int", "bigint"]
+
+
+@pytest.fixture(params=[True, False], ids=["ansi_on", "ansi_off"])
+def ansi(spark, request):
+    before = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", str(request.param).lower())
+    try:
+        yield request.param
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", before)
+
 
 def brute_force(labels, tables) -> dict[int, dict[str, object]]:
-    """For each label and feature: the latest non-null value at/before (or before) the label time."""
+    """For each label and feature: the latest non-null value at/before (or before) the label time.
+
+    "Latest" is the largest (ts, tie-breaker, hash of the row's features, the features); a null
+    tie-breaker and null features sort lowest, as in Spark's ascending order.
+    """
     out = {}
     for lid, uid, t, _ in labels:
         row = {}
@@ -43,9 +73,9 @@ def brute_force(labels, tables) -> dict[int, dict[str, object]]:
             for f in feats:
                 best = None
                 for r in rows:
-                    if r["key"] != uid or r[f] is None:
+                    if uid is None or t is None or r["key"] != uid or r[f] is None:
                         continue
-                    if (r["ts"] < t if strict else r["ts"] <= t) and (best is None or (r["ts"], r["seq"]) > (best["ts"], best["seq"])):
+                    if (r["ts"] < t if strict else r["ts"] <= t) and (best is None or _rank(r, feats) > _rank(best, feats)):
                         best = r
                 ok = best is not None and (ttl is None or (t - best["ts"]) <= timedelta(seconds=ttl))
                 row[f] = best[f] if ok else None
@@ -53,33 +83,63 @@ def brute_force(labels, tables) -> dict[int, dict[str, object]]:
     return out
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans(), buckets)
-def test_matches_brute_force(spark, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s, bucket):
-    labels = [(i, k, at(t), i % 2) for i, (k, t) in enumerate(labels_in)]
+def _rank(r, feats):
+    nulls_low = lambda v: (v is not None, v)
+    return (r["ts"], nulls_low(r["seq"]), r["hash"], tuple(nulls_low(r[f]) for f in feats))
+
+
+def _hashes(df, features):
+    """Spark's xxhash64 of each row's features (the documented fallback order), by row id."""
+    return {r.rid: r.h for r in df.select("rid", F.xxhash64(*features).alias("h")).collect()}
+
+
+@settings(max_examples=12, deadline=None,  # per ANSI mode
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans(), buckets,
+       st.sampled_from(ANCHORS), st.sampled_from(sorted(TIE_TYPES)), st.sampled_from(KEY_TYPES),
+       st.sampled_from(KEY_TYPES + ["smallint"]), st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=24, max_size=24),
+       st.randoms(use_true_random=False), st.integers(1, 4))
+def test_matches_brute_force(spark, ansi, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s, bucket,
+                             anchor, tie_type, label_key, table_key, ties, rnd, parts):
+    at_ = lambda t: anchor + timedelta(seconds=t)
+    wide = (lambda k: k + WIDE if k == 3 else k)  # key 3 becomes 2^32 + 3 where the column can hold it
+    lk = wide if label_key == "bigint" else (lambda k: k)
+    tk = wide if table_key == "bigint" else (lambda k: k)
+    labels = [(i, lk(k), at_(t), i % 2) for i, (k, t) in enumerate(labels_in)]
     labels += labels[:2]  # duplicate label rows come out twice
     labels = [(i, *rest) for i, (_, *rest) in enumerate(labels)]
-    profile = [(k, at(t), seq, age, c) for seq, (k, t, age, c) in enumerate(profile_in)]
-    stats = [(k, at(t), seq, n) for seq, (k, t, n) in enumerate(stats_in)]
+    tb = TIE_TYPES[tie_type]
+    profile = [(rid, tk(k), at_(t), None if ties[rid % 24] is None else tb(ties[rid % 24]), age, c)
+               for rid, (k, t, age, c) in enumerate(profile_in)]
+    stats = [(rid, tk(k), at_(t), rid, n) for rid, (k, t, n) in enumerate(stats_in)]
+    rnd.shuffle(profile), rnd.shuffle(stats), rnd.shuffle(labels)  # input order must not matter
+    profile_df = spark.createDataFrame(profile, f"rid long, user_id {table_key}, event_ts timestamp, seq {tie_type}, "
+                                                "age int, country string").repartition(parts)
+    stats_df = spark.createDataFrame(stats, f"rid long, uid {table_key}, event_ts timestamp, seq long, clicks long")
     sources = [
-        FeatureSource("profile", spark.createDataFrame(profile, PROFILE), {"user_id": "user_id"}, ["age", "country"],
+        FeatureSource("profile", profile_df, {"user_id": "user_id"}, ["age", "country"],
                       ttl=None if ttl_p is None else timedelta(seconds=ttl_p), tie_breaker="seq"),
-        FeatureSource("stats", spark.createDataFrame(stats, STATS), {"user_id": "uid"}, ["clicks"],
+        FeatureSource("stats", stats_df, {"user_id": "uid"}, ["clicks"],
                       ttl=None if ttl_s is None else timedelta(seconds=ttl_s), tie_breaker="seq", strict=strict_s),
     ]
-    got = point_in_time_join(spark.createDataFrame(labels, LABELS), sources, partitions=3,
-                             time_bucket=None if bucket is None else timedelta(seconds=bucket)).toPandas()
+    label_df = spark.createDataFrame(labels, f"lid long, user_id {label_key}, label_ts timestamp, y int")
+    got = point_in_time_join(label_df, sources, partitions=3,
+                             time_bucket=None if bucket is None else timedelta(seconds=bucket)
+                             ).select("lid", "user_id", "y", "age", "country", "clicks").collect()
 
     assert len(got) == len(labels)  # every label exactly once: no fan-out, no loss
-    assert sorted(got["lid"]) == [lbl[0] for lbl in labels]
-    expected = brute_force(labels, [
-        ([{"key": k, "ts": ts, "seq": s, "age": a, "country": c} for k, ts, s, a, c in profile], ["age", "country"], ttl_p, False),
-        ([{"key": k, "ts": ts, "seq": s, "clicks": n} for k, ts, s, n in stats], ["clicks"], ttl_s, strict_s),
+    assert sorted(r.lid for r in got) == list(range(len(labels)))
+    h = _hashes(profile_df, ["age", "country"])
+    expected = brute_force(sorted(labels), [
+        ([{"key": k, "ts": ts, "seq": s, "hash": h[rid], "age": a, "country": c} for rid, k, ts, s, a, c in profile],
+         ["age", "country"], ttl_p, False),
+        ([{"key": k, "ts": ts, "seq": s, "hash": 0, "clicks": n} for _, k, ts, s, n in stats], ["clicks"], ttl_s, strict_s),
     ])
-    for r in got.itertuples():
+    by_lid = {lbl[0]: lbl for lbl in labels}
+    for r in got:
         want = expected[r.lid]
-        assert (_none(r.age), _none(r.country), _none(r.clicks)) == (want["age"], want["country"], want["clicks"]), r
-        assert (r.user_id, r.y) == (labels[r.lid][1], labels[r.lid][3])  # label columns unchanged
+        assert (r.age, r.country, r.clicks) == (want["age"], want["country"], want["clicks"]), r
+        assert (r.user_id, r.y) == (by_lid[r.lid][1], by_lid[r.lid][3])  # label columns unchanged
 
 
 def _none(v):
