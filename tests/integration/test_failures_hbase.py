@@ -16,7 +16,7 @@ from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_tab
 from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
-from tests.support.cli import CLI, metrics, run, run_cli
+from tests.support.cli import CLI, metrics, run, run_cli, spark_submit
 from tests.support.tcp_proxy import ThriftProxy
 
 SPEC = FeatureTableSpec.model_validate({
@@ -102,3 +102,18 @@ def test_a_real_process_prints_one_line_and_no_spark_log_noise(tmp_path):
     # The JVM itself may say it loaded an incubator module; nothing else but the error line.
     others = [x for x in proc.stderr.splitlines() if x.strip() and x != line and not x.startswith("WARNING: Using incubator")]
     assert others == [], proc.stderr
+
+
+def test_a_spark_submit_job_prints_one_line_not_a_traceback(tmp_path):
+    store = _store(tmp_path / "store.yaml", str(tmp_path / "delta"), 9090)
+    (tmp_path / "empty_labels").mkdir()
+    ts = tmp_path / "ts.yaml"
+    ts.write_text(yaml.safe_dump({"name": "job_set", "labels": {"path": str(tmp_path / "empty_labels")},
+                                  "output": str(tmp_path / "out"), "features": []}))
+    proc = spark_submit("build_training_set.py", "--config", str(store), str(ts), "--date", "2026-10-20")
+    assert proc.returncode == 1
+    output = proc.stdout + proc.stderr  # spark-submit merges the Python driver's stderr into its stdout
+    errors = [x for x in output.splitlines() if ": error: " in x]
+    assert len(errors) == 1 and "Traceback" not in output and "Py4JJavaError" not in output, output[-3000:]
+    assert errors[0].startswith(f"fstore-batch build: error: labels {tmp_path / 'empty_labels'}: no data files to read")
+    assert not (tmp_path / "out").exists()
