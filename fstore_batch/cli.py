@@ -99,7 +99,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from fstore_batch.session import build_session
     from fstore_batch.storage.delta.snapshot import run_snapshot
-    from fstore_batch.storage.delta.tables import ensure_writable
     from fstore_batch.timeutil import parse_time_ms
 
     cfg = _load(args)
@@ -108,7 +107,6 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     for name in tables:
         cfg.table(name)  # fail on an unknown table before starting Spark
     spark = build_session(cfg.spark)
-    ensure_writable(spark, cfg.storage.root)  # before the HBase scan, not after it
     results = []
     for name in tables:
         log.info("snapshot %s as of %s%s", name, args.as_of, " (full re-read)" if args.full else "")

@@ -36,7 +36,7 @@ from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.schema import feature_schema
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, latest_snapshot, snapshot_metadata
-from fstore_batch.storage.delta.tables import append, current_version
+from fstore_batch.storage.delta.tables import append, current_version, ensure_writable
 
 log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "quarantine"
@@ -92,6 +92,7 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
         return {**base, "version": plan.previous.version if plan.previous else None, "rows": 0, "cells": 0,
                 "bytes": 0, "quarantined": 0, "regions": 0, "seconds": round(time.monotonic() - started, 3)}
 
+    ensure_writable(spark, cfg.storage.root)  # before the HBase scan, not after it
     hbase_name = f"HBase table '{plan.spec.hbase_table}'"
     with spark_boundary(what=hbase_name):  # the data source lists regions on the driver: HBase down fails here
         source = hbase_reader(spark, plan.spec, cfg.hbase, as_of_ms=plan.as_of_ms, since_ms=plan.since_ms)
