@@ -364,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     from fstore_batch.validation.commands import add_parsers as add_skew_parsers
 
     add_skew_parsers(sub)  # validate-skew, sample-online-log
+
+    from fstore_batch.pipeline import add_parser as add_run_parser
+    from fstore_batch.pipeline import cmd_run
+
+    add_run_parser(sub, _config_args).set_defaults(
+        handler=lambda args: cmd_run(args, parse=lambda argv: build_parser().parse_args(argv)))
     return parser
 
 

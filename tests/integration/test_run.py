@@ -1,0 +1,95 @@
+"""`fstore-batch run`: the daily pipeline for one day in one process, against the real HBase and
+real Delta tables (in-process, on the test session's SparkSession)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from pyspark.sql import functions as F
+
+from fstore_batch.storage.delta.registry import REGISTRY_TABLE
+from tests.conftest import ROOT
+from tests.support.cli import metrics, run_cli
+
+DAY = "2026-10-20"
+PREFIX = "t_run"  # HBase tables of this module: t_run_<table>
+TABLES = ["user_profile", "user_events"]
+
+
+def _yaml(path: Path, doc: dict) -> str:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def deployment(hbase, tmp_path_factory) -> dict:
+    """The shipped configs pointed at a temporary storage root and this module's HBase tables,
+    cut down to a feature table and an event table; the tiny sample seeded into HBase."""
+    tmp = tmp_path_factory.mktemp("run")
+    conf = ROOT / "conf"
+    store = yaml.safe_load((conf / "sample.yaml").read_text())
+    store["hbase"]["table_prefix"] = PREFIX
+    store["storage"]["root"] = str(tmp / "delta")
+    ts = yaml.safe_load((conf / "training_sets" / "sample.yaml").read_text())
+    ts["features"] = [f for f in ts["features"] if f["table"] in TABLES]
+    ts["labels"]["path"] = str(tmp / "labels")
+    ts["output"] = str(tmp / "delta" / "training" / ts["name"])
+    files = {"store": _yaml(tmp / "store.yaml", store), "ts": _yaml(tmp / "ts.yaml", ts)}
+    skew = yaml.safe_load((conf / "skew" / "sample.yaml").read_text())
+    keep = {"u_age", "u_country", "u_lifetime_value", "u_sessions_7d", "u_is_premium", "clicks_item_id"}
+    skew.update(store_config=files["store"], training_set=files["ts"], metrics_table=str(tmp / "delta" / "skew_metrics"),
+                features=[f for f in skew["features"] if f["name"] in keep],
+                groups={"sequences": skew["groups"]["sequences"]}, report={"dir": str(tmp / "reports")})
+    skew["expectations"].update(max_null_rate={}, ranges={"u_age": [13, 120]})
+    files["skew"] = _yaml(tmp / "skew.yaml", skew)
+    files["faults"] = _yaml(tmp / "faults.yaml", {"seed": 7, "faults": [
+        {"feature": "u_country", "kind": "missing", "rate": 0.2}]})
+    assert run_cli("sample", "--size", "tiny", "-c", files["store"], "--labels-out", ts["labels"]["path"]).returncode == 0
+    return {"tmp": tmp, "files": files, "ts": ts, "registry": str(tmp / "delta" / REGISTRY_TABLE)}
+
+
+@pytest.fixture(scope="module")
+def first_run(deployment):
+    f = deployment["files"]
+    return run_cli("run", f["ts"], "-c", f["store"], "--date", DAY)
+
+
+def test_run_snapshots_builds_and_publishes_the_day(spark, deployment, first_run):
+    m = metrics(first_run)
+    assert [s["step"] for s in m["steps"]] == ["snapshot", "build", "publish"] and m["failed_step"] is None
+    out = first_run.stdout
+    snapshot, build, publish = (json.loads(line)["metrics"] for line in out.splitlines() if line.startswith('{"job"')
+                                and json.loads(line)["job"] in ("snapshot", "build", "publish"))
+    assert sorted(snapshot["tables"]) == sorted(TABLES)  # only what the training set reads
+    assert all(t["mode"] == "initial" for t in snapshot["tables"].values())
+    labels = spark.read.parquet(deployment["ts"]["labels"]["path"])
+    of_day = labels.where(F.to_date("event_ts") == F.lit(DAY)).count()
+    assert build["rows"] == of_day > 0 and build["window"][0].startswith(DAY)
+    assert publish["rows"] == of_day and publish["date"] == DAY
+    [entry] = spark.read.format("delta").load(deployment["registry"]).collect()
+    assert (entry.date.isoformat(), entry.rows) == (DAY, of_day)
+    assert "step 1/3 snapshot" in first_run.stderr and "step 3/3 publish" in first_run.stderr
+
+
+def test_a_skew_breach_stops_the_run_before_publish(spark, deployment, first_run):
+    f, tmp = deployment["files"], deployment["tmp"]
+    faulty = str(tmp / "online_log_faulty")
+    assert run_cli("sample-online-log", "-c", f["skew"], "--training-set", deployment["ts"]["output"],
+                   "--faults", f["faults"], "--out", faulty).returncode == 0
+    proc = run_cli("run", f["ts"], "-c", f["store"], "--date", DAY, "--skew-config", f["skew"], "--online-log", faulty)
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "u_country" in proc.stderr.strip().splitlines()[-1]  # the one error line names the feature
+    m = json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]
+    assert [s["step"] for s in m["steps"]] == ["snapshot", "build", "validate"] and m["failed_step"] == "validate"
+    snapshot = next(json.loads(line)["metrics"] for line in proc.stdout.splitlines() if '"job": "snapshot"' in line)
+    assert all(t["mode"] == "up_to_date" for t in snapshot["tables"].values())  # the rerun adds nothing
+    assert spark.read.format("delta").load(deployment["registry"]).count() == 1  # nothing new published
+
+
+def test_a_bad_step_argument_fails_before_anything_runs(deployment):
+    f = deployment["files"]
+    proc = run_cli("run", f["ts"], "-c", f["store"], "--date", DAY, "--skip", "everything")
+    assert proc.returncode == 2 and "invalid choice: 'everything'" in proc.stderr
