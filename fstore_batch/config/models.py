@@ -210,6 +210,9 @@ class HBaseConfig(StrictModel):
     transport: HBaseTransport = HBaseTransport.BUFFERED
     protocol: HBaseProtocol = HBaseProtocol.BINARY
     scan_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    version_fetch_threads: int = Field(
+        default=4, ge=1, le=64,
+        description="history tables: concurrent getVerTs calls per region task (each its own connection)")
     max_retries: int = Field(default=5, ge=0, le=100, description="reconnects per region before failing")
     retry_backoff_ms: int = Field(default=500, ge=0, description="first backoff; doubles per retry")
     table_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]+$")

@@ -4,7 +4,9 @@ HBase's thrift1 scans return the latest version of each column (the server's ``S
 default of one version), with ``timestamp`` as an exclusive upper bound. So a scan as of ``T`` asks
 for ``timestamp = T + 1`` and sees, per column, the newest cell with ``ts <= T``. Tables with
 history then fetch the older versions of the cells that changed after ``since`` with ``getVerTs``
-(happybase ``Table.cells``), one call per changed (row, column).
+(happybase ``Table.cells``), one call per changed (row, column). Those calls are round trips that
+wait on the server, so each scanner batch's calls run on ``hbase.version_fetch_threads`` threads,
+each with its own connection (happybase connections are not thread-safe).
 
 A dropped connection or a timeout reconnects with exponential backoff and resumes the region just
 after the last row it finished, so each row is read exactly once. After ``max_retries`` failed
@@ -14,9 +16,12 @@ reconnects the scan raises :class:`HBaseUnavailableError` naming the table and r
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 
 import happybase
 
@@ -67,6 +72,9 @@ class RegionScanner:
         self.hbase, self.spec, self.region = hbase, spec, region
         self._sleep = sleep
         self._conn: happybase.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._pool_conns: list[happybase.Connection] = []
         self.retries = 0
 
     def rows(self) -> Iterator[ScannedRow]:
@@ -81,6 +89,12 @@ class RegionScanner:
                 self._reconnect_after(e)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for conn in self._pool_conns:
+            conn.close()
+        self._pool_conns, self._local = [], threading.local()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -104,21 +118,31 @@ class RegionScanner:
             batch_size=self.hbase.scan_batch_size,
         )
         since = self.spec.since_ms
-        for row_key, data in scanner:
-            cells: dict[bytes, list[Cell]] = {}
-            for column, (value, ts) in data.items():
-                if since is not None and ts <= since:
-                    continue  # unchanged since the previous snapshot (and so are its older versions)
-                if self.spec.history and self.spec.max_versions > 1:
-                    cells[column] = self._versions(table, row_key, column)
-                else:
-                    cells[column] = [(value, ts)]
-            if cells:
-                yield row_key, cells
+        changed = (
+            (row_key, {column: [(value, ts)] for column, (value, ts) in data.items() if since is None or ts > since})
+            for row_key, data in scanner)  # a cell at or before `since` is unchanged, and so are its older versions
+        rows = ((row_key, cells) for row_key, cells in changed if cells)
+        if not (self.spec.history and self.spec.max_versions > 1):
+            yield from rows
+            return
+        while chunk := list(islice(rows, self.hbase.scan_batch_size)):
+            yield from self._with_versions(chunk)
 
-    def _versions(self, table: happybase.Table, row_key: bytes, column: bytes) -> list[Cell]:
-        versions = table.cells(row_key, column, versions=self.spec.max_versions,
-                               timestamp=self.spec.as_of_ms + 1, include_timestamp=True)
+    def _with_versions(self, chunk: list[ScannedRow]) -> list[ScannedRow]:
+        """Replace each cell of ``chunk`` by its versions in ``(since, as_of]``, fetched concurrently."""
+        wanted = [(row_key, column) for row_key, cells in chunk for column in cells]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.hbase.version_fetch_threads, thread_name_prefix="hbase-versions")
+        fetched = dict(zip(wanted, self._pool.map(lambda rc: self._versions(*rc), wanted)))
+        return [(row_key, {column: fetched[row_key, column] for column in cells}) for row_key, cells in chunk]
+
+    def _versions(self, row_key: bytes, column: bytes) -> list[Cell]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = open_connection(self.hbase, table=self.spec.table)
+            self._pool_conns.append(conn)
+        versions = conn.table(self.spec.table).cells(row_key, column, versions=self.spec.max_versions,
+                                                     timestamp=self.spec.as_of_ms + 1, include_timestamp=True)
         since = self.spec.since_ms
         return [(v, ts) for v, ts in versions if since is None or ts > since]
 
