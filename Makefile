@@ -84,10 +84,10 @@ demo: hbase-up  ## the end-to-end demo on built-in sample data (SIZE=tiny|small|
 test: sysdeps install jars airflow  ## start HBase, run every test, stop HBase (even on failure)
 	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
 	trap '[ $$started = 1 ] && $(HBASECTL) down' EXIT; \
-	$(HBASECTL) up && $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(HBASECTL) up && $(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 unit: install jars  ## tests that need no HBase
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/unit --durations=15 $(PYTEST_ARGS)
 
 bench: hbase-up  ## benchmarks (prints ratios against in-process baselines)
 	$(PY) benchmarks/snapshot.py

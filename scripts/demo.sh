@@ -11,7 +11,7 @@ SIZE="${SIZE:-small}"
 DAY="2026-10-30"
 TS="conf/training_sets/sample.yaml"
 OUT=".data/delta/training/ctr_sample"
-STEPS=9
+STEPS=8
 step=0
 started=$SECONDS
 
@@ -34,7 +34,6 @@ $FS inspect --table user_profile --rows 1
 say "snapshot every HBase table into Delta as of 2026-10-20, then incrementally as of the end of $DAY"
 $FS snapshot --as-of 2026-10-20T00:00:00Z
 $FS snapshot --as-of 2026-10-31T00:00:00Z
-$FS versions user_profile
 
 say "build the CTR training set: point-in-time join of the snapshots onto every impression label"
 $FS build "$TS" --show 2
@@ -42,21 +41,19 @@ $FS build "$TS" --show 2
 say "the same set sampled (a quarter of the non-clicks, weighted), embeddings quantized, hot users split by day"
 $FS build conf/training_sets/sample_compact.yaml
 
-say "an online serving log for the labels with known faults injected (conf/skew/sample_faults.yaml)"
+say "an online serving log with known faults injected (conf/skew/sample_faults.yaml), and a healthy one"
 $FS sample-online-log --out .data/sample/online_log
+$FS sample-online-log --clean --out .data/sample/online_log_clean
 
-say "validate skew against that log: the injected faults must be found, and the check must fail (exit 3)"
+say "validate skew against the faulty log: the injected faults must be found, and the check must fail (exit 3)"
 rc=0
 $FS validate-skew --online-log .data/sample/online_log --training-set "$OUT" || rc=$?
 if [ "$rc" -ne 3 ]; then echo "demo: expected validate-skew to fail with exit 3, got $rc" >&2; exit 1; fi
-echo "(exit 3 as expected: in the daily DAG this fails the run before publish)"
+echo "(exit 3 as expected: in the daily pipeline this stops the run before publish)"
 
-say "the daily pipeline for $DAY with a healthy serving log: build the day, validate, publish"
-$FS build "$TS" --date "$DAY"
-$FS sample-online-log --clean --out .data/sample/online_log_clean
-$FS validate-skew --online-log .data/sample/online_log_clean --training-set "$OUT"
-$FS publish "$TS" --date "$DAY"
+say "the daily pipeline for $DAY in one Spark session, as cron or Airflow runs it: snapshot, build the day, validate the healthy log, publish"
+$FS run "$TS" --date "$DAY" --skew-config conf/skew/sample.yaml --online-log .data/sample/online_log_clean
 
-say "summary"
+say "summary: table versions, training sets, the last two skew runs"
 $FS status --training-set "$OUT" --training-set .data/delta/training/ctr_sample_compact --skew-config conf/skew/sample.yaml --skew-runs 2
 printf '\ndemo finished in %ds. HTML skew reports: .data/reports/skew/<run id>/report.html\n' "$((SECONDS - started))"
