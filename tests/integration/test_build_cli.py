@@ -1,4 +1,4 @@
-"""`fstore-batch build | rebuild` as users run them, on config files they wrote; their errors."""
+"""`fstore-batch build | rebuild | status` as users run them (in-process), on config files they wrote; their errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from tests.support.cli import CLI, metrics, run
+from tests.support.cli import metrics, run_cli
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -32,16 +32,16 @@ def configs(spark, tmp_path_factory):
 
 def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
     folder, store, ts = configs
-    proc = run(*CLI, "build", str(ts), "-c", str(store), "--show", "2")
+    proc = run_cli("build", str(ts), "-c", str(store), "--show", "2")
     m = metrics(proc)
     assert m["rows"] == 6 and m["inputs"] == {"profile": {"path": str(folder / "delta" / "profile"), "version": 0}}
     assert '"training_set": "cli_set"' in proc.stdout and "score" in proc.stdout  # the manifest and the rows shown
     assert f"training set cli_set: 6 rows x 6 columns at {folder / 'out'}" in proc.stdout
 
-    again = metrics(run(*CLI, "rebuild", str(folder / "out"), "--out", str(folder / "again"), "-c", str(store)))
+    again = metrics(run_cli("rebuild", str(folder / "out"), "--out", str(folder / "again"), "-c", str(store)))
     assert again["rows"] == 6 and again["inputs"] == m["inputs"] and again["labels"] == m["labels"]
 
-    proc = run(*CLI, "status", "-c", str(store), "--training-set", str(folder / "out"),
+    proc = run_cli("status", "-c", str(store), "--training-set", str(folder / "out"),
                "--training-set", str(folder / "missing"))
     status = metrics(proc)
     assert status["training_sets"][0] == {"path": str(folder / "out"), "training_set": "cli_set", "version": 0,
@@ -52,12 +52,12 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
 
 def test_bad_inputs_fail_with_one_line_naming_the_problem(configs):
     folder, store, ts = configs
-    proc = run(*CLI, "build", str(ts), "-c", str(store), "--ts-set", "features.0.keys.uid=user_id")
+    proc = run_cli("build", str(ts), "-c", str(store), "--ts-set", "features.0.keys.uid=user_id")
     assert proc.returncode == 1
     assert "labels: column 'uid' expected a key column for feature table 'profile'" in proc.stderr
 
-    proc = run(*CLI, "build", str(ts), "-c", str(store), "--ts-set", "features.0.ttl=a week")
+    proc = run_cli("build", str(ts), "-c", str(store), "--ts-set", "features.0.ttl=a week")
     assert proc.returncode == 2 and "key 'features[0].ttl': got 'a week', expected a valid timedelta" in proc.stderr
 
-    proc = run(*CLI, "rebuild", str(folder / "nothing"), "--out", str(folder / "x"), "-c", str(store))
+    proc = run_cli("rebuild", str(folder / "nothing"), "--out", str(folder / "x"), "-c", str(store))
     assert proc.returncode == 1 and f"no Delta table at {folder / 'nothing'}" in proc.stderr

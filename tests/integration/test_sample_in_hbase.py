@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +13,7 @@ from fstore_batch.sources.hbase.admin import list_regions
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.decode import RowDecoder
 from fstore_batch.sources.hbase.inspect import count_rows
+from tests.support.cli import run_cli
 
 SPEC = SampleSpec(SampleSize.preset("tiny"), seed=3)
 
@@ -62,8 +61,9 @@ def test_label_log_is_written_as_parquet(seeded):
 
 
 def test_cli_inspect_shows_counts_and_decoded_rows(hbase, seeded):
-    out = subprocess.run([sys.executable, "-m", "fstore_batch.cli", "inspect", "--table", "user_embedding", "--rows", "1"],
-                         capture_output=True, text=True, check=True).stdout
+    proc = run_cli("inspect", "--table", "user_embedding", "--rows", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     assert f"user_embedding (HBase 'user_embedding'): {SPEC.size.users} rows in 4 regions" in out
     metrics = json.loads(out.strip().splitlines()[-1])
     assert metrics == {"job": "inspect", "metrics": {"rows": SPEC.size.users, "tables": 1}}
