@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
 
 from fstore_batch.errors import SchemaError
 from fstore_batch.joins.quantize import QuantizeMode, error_report, quantize_embeddings
@@ -43,3 +48,27 @@ def test_only_float_arrays_can_be_quantized(spark):
         quantize_embeddings(df, {"v": QuantizeMode.INT8})
     with pytest.raises(SchemaError, match="column 'w' expected an embedding column"):
         quantize_embeddings(df, {"w": QuantizeMode.FLOAT16})
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.lists(st.one_of(
+    st.floats(-1e6, 1e6, width=32), st.sampled_from([float("nan"), float("inf"), float("-inf")])), min_size=3, max_size=3)),
+    min_size=1, max_size=12))
+def test_non_finite_vectors_are_null_and_counted_finite_ones_quantized(spark, tmp_path_factory, vectors):
+    df = spark.createDataFrame(list(enumerate(vectors)), "id int, v array<float>").withColumn("w", F.col("v"))
+    modes = {"v": QuantizeMode.INT8, "w": QuantizeMode.FLOAT16}
+    out, obs = quantize_embeddings(df, modes)
+    path = str(tmp_path_factory.mktemp("q"))
+    out.write.mode("overwrite").parquet(path)
+    report = error_report(obs, modes)
+    bad = [v is not None and not all(math.isfinite(x) for x in v) for v in vectors]
+    assert report["v"]["non_finite_vectors"] == report["w"]["non_finite_vectors"] == sum(bad)
+    for r in spark.read.parquet(path).collect():
+        x = vectors[r.id]
+        if x is None or bad[r.id]:
+            assert r.v is None and r.v_scale is None and r.w is None
+            continue
+        x = np.array(x, dtype=np.float64)
+        assert np.all(np.abs(np.array(r.v) * r.v_scale - x) <= r.v_scale * 0.5 + 1e-6 * np.abs(x).max())
+        with np.errstate(over="ignore"):  # beyond 65504 a finite value becomes inf in half precision
+            assert np.array_equal(np.frombuffer(r.w, "<f2"), x.astype(np.float16))
