@@ -1,17 +1,10 @@
-"""The CLI's failure behaviour and `doctor`, run as a user runs them."""
+"""The CLI's failure behaviour and `doctor`, run as a user runs them (in-process)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.conftest import ROOT
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fstore_batch.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
+from tests.support.cli import CLI, run, run_cli
 
 
 def test_doctor_passes_on_the_running_stack(hbase):
@@ -31,7 +24,7 @@ def test_doctor_reports_a_stopped_hbase_with_its_fix(free_port):
 def test_bad_config_is_one_clear_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("hbase:\n  port: not-a-port\n")
-    proc = run_cli("inspect", "--config", str(bad))
+    proc = run(*CLI, "inspect", "--config", str(bad))  # a real process: what a user's shell sees
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith("fstore-batch inspect: error: config ")

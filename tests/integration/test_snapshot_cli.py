@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fstore_batch.config import FeatureStoreConfig, FeatureTableSpec
-from fstore_batch.session import delta_jars
 from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_table_layout
 from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
-from tests.support.cli import CLI, metrics, run
+from tests.support.cli import metrics, run_cli, spark_submit
 
 SPEC = FeatureTableSpec.model_validate({
     "name": "cli_profile", "hbase_table": "test_cli_profile", "history": True, "max_versions": 3,
@@ -46,36 +43,28 @@ def config_file(hbase, tmp_path_factory) -> Path:
 
 
 def test_cli_snapshot_versions_and_maintain(config_file):
-    cli = CLI
-    m1 = metrics(run(*cli, "snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "1970-01-01T00:00:01.5Z"))
+    m1 = metrics(run_cli("snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "1970-01-01T00:00:01.5Z"))
     assert m1["tables"]["cli_profile"]["mode"] == "initial" and m1["rows"] == 6 and m1["regions"] == 2
-    proc = run(*cli, "snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "2500")
-    m2 = metrics(proc)
+    m2 = metrics(run_cli("snapshot", "-c", str(config_file), "--table", "cli_profile", "--as-of", "2500"))
     assert m2["tables"]["cli_profile"]["mode"] == "incremental" and m2["rows"] == 6
-    assert '"event": "region_done"' in proc.stderr  # per-region progress while running
 
-    proc = run(*cli, "versions", "-c", str(config_file), "cli_profile")
+    proc = run_cli("versions", "-c", str(config_file), "cli_profile")
     table_lines = proc.stdout.strip().splitlines()
     assert metrics(proc)["snapshots"] == 2
     assert "initial" in table_lines[2] and "incremental" in table_lines[3] and "test_cli_profile" in table_lines[3]
 
-    m = metrics(run(*cli, "maintain", "-c", str(config_file), "cli_profile"))
+    m = metrics(run_cli("maintain", "-c", str(config_file), "cli_profile"))
     assert m["optimize"] == "zorder" and m["files_after_vacuum"] < m["files_before_vacuum"]
 
 
 def test_snapshot_rejects_a_naive_as_of_time(config_file):
-    proc = run(sys.executable, "-m", "fstore_batch.cli", "snapshot", "-c", str(config_file), "--as-of", "2026-10-01T00:00:00")
+    proc = run_cli("snapshot", "-c", str(config_file), "--as-of", "2026-10-01T00:00:00")
     assert proc.returncode == 2 and "has no time zone" in proc.stderr
 
 
 def test_spark_submit_job(config_file):
-    spark_submit = Path(sys.executable).parent / "spark-submit"
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    proc = run(str(spark_submit), "--master", "local[2]",
-               "--jars", ",".join(str(j) for j in delta_jars()),
-               "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
-               "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
-               "jobs/snapshot_hbase.py", "--config", str(config_file), "--full", "--as-of", "5000", env=env)
+    proc = spark_submit("snapshot_hbase.py", "--config", str(config_file), "--full", "--as-of", "5000")
     m = metrics(proc)
     assert m["tables"]["cli_profile"]["mode"] == "full"
+    assert '"event": "region_done"' in proc.stderr  # per-region progress from the executors while running
     assert m["rows"] == 0  # every cell is already there: a full re-read adds nothing twice
