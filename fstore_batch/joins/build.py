@@ -37,7 +37,7 @@ from fstore_batch.config.training import LabelFormat, SamplingConfig, TrainingSe
 from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
-from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels
+from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, timestamp_lit
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.spark_errors import spark_boundary
@@ -106,7 +106,8 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
             raise StorageError(f"labels at {labels['path']} changed since the build: {labels['files']} files then, "
                                f"{now['files']} now; the manifest cannot be reproduced from them")
     if window:
-        label_df = label_df.where((F.col(cfg.labels.ts) >= F.lit(window[0])) & (F.col(cfg.labels.ts) < F.lit(window[1])))
+        label_df = label_df.where((F.col(cfg.labels.ts) >= timestamp_lit(window[0]))
+                                  & (F.col(cfg.labels.ts) < timestamp_lit(window[1])))
     if cfg.sampling:
         label_df = sample_labels(label_df, _sampling(cfg.sampling), ts=cfg.labels.ts)
     if DATE_COLUMN in label_df.columns:
