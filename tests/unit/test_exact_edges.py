@@ -339,3 +339,21 @@ def test_hourly_skew_metrics_before_1970(spark):
     feature = Feature("x", "x", "x", FeatureKind.NUMERIC, Tolerance(), DEFAULT_THRESHOLDS)
     got = {(h["hour"].replace(tzinfo=UTC), h["value"]) for h in hourly(matched, [feature]) if h["metric"] == "n"}
     assert got == {(datetime(1969, 12, 31, 23, tzinfo=UTC), 2.0), (datetime(1970, 1, 1, tzinfo=UTC), 1.0)}
+
+
+def test_cli_build_date_window_before_the_gregorian_switch(spark, tmp_path):
+    """`build --date` on a day of year 1200 takes exactly that UTC day (no 7-day Julian shift)."""
+    day = datetime(1200, 3, 1, tzinfo=UTC)
+    store, ts = _write_build_inputs(
+        spark, tmp_path,
+        label_rows=[(0, 1, day + timedelta(hours=5)), (1, 1, day - timedelta(hours=1)), (2, 1, day - timedelta(days=7)),
+                    (3, 1, day + timedelta(days=1))],
+        label_ddl="lid long, user_id long, event_ts timestamp",
+        tables={"user_profile": ([(1, day - timedelta(days=30), 30)], "user_id long, event_ts timestamp, age int")},
+        training={"features": [{"table": "user_profile", "keys": {"user_id": "user_id"}, "features": ["age"]}]})
+    from tests.support.cli import run_cli
+
+    proc = run_cli("build", "--config", str(store), str(ts), "--date", "1200-03-01")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [(r.lid, r.age) for r in spark.read.format("delta").load(str(tmp_path / "out")).select("lid", "age").collect()] \
+        == [(0, 30)]

@@ -222,3 +222,17 @@ def test_a_long_history_per_key_with_ttl(spark, bucket):
         fresh = label_time - at(last) <= ttl
         assert _none(r.age) == (last if fresh else None)
         assert _none(r.country) is None
+
+
+def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark):
+    """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges."""
+    labels = spark.createDataFrame([(0, 1, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
+    a = spark.createDataFrame([(1, at(1), "s1", 30)], "user_id long, event_ts timestamp, snapshot_id string, age int")
+    b = spark.createDataFrame([(1, at(1), Decimal(1), 7)], "uid smallint, event_ts timestamp, v decimal(20,2), clicks int")
+    out = point_in_time_join(labels, [FeatureSource("a", a, {"user_id": "user_id"}, ["age"], tie_breaker="snapshot_id",
+                                                    ttl=timedelta(seconds=9)),
+                                      FeatureSource("b", b, {"user_id": "uid"}, ["clicks"], tie_breaker="v")])
+    plan = out._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange hashpartitioning") == 1, plan
+    assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan
+    assert (out.first().age, out.first().clicks) == (30, 7)
