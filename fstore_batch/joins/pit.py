@@ -41,9 +41,9 @@ from fstore_batch.joins.spec import FeatureSource, check_key_types, is_orderable
 TS, KIND, HASH, PAYLOAD, BUCKET = "__ts", "__kind", "__h", "__p", "__b"
 # Row kinds in sort order at one instant: a bucket's carry row, feature rows, labels, rows of strict
 # sources (``ts < label_ts``). Time and kind are two sort columns, never packed into one number,
-# so every timestamp Spark holds (before 1970, up to 9999-12-31 and beyond) sorts exactly.
+# so every timestamp from 0001-01-01 to 9999-12-31 (before 1970 included) sorts exactly.
 CARRY, BEFORE_LABEL, LABEL, AFTER_LABEL = -1, 0, 1, 2
-MAX_US = 1 << 62  # a TTL longer than any representable time span
+MAX_US = 1 << 62  # TTLs are capped here (longer than years 1..9999), so they fit a long
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
