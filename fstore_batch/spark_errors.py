@@ -73,9 +73,12 @@ def conditions(exc: BaseException) -> list[str]:
 
 def is_concurrent_conflict(exc: BaseException) -> bool:
     """A Delta commit conflict (another writer changed what this transaction read)."""
-    from delta.exceptions import DeltaConcurrentModificationException
+    import delta.exceptions as D
 
-    if isinstance(exc, DeltaConcurrentModificationException):
+    # Delta's Python conflict classes do not derive from DeltaConcurrentModificationException, and
+    # carry no Java origin (so no condition): match each class.
+    conflicts = tuple(getattr(D, name) for name in D.__all__)
+    if isinstance(exc, conflicts):
         return True
     return any(c.startswith(CONCURRENT_PREFIXES) for c in conditions(exc))
 

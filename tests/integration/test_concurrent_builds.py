@@ -1,19 +1,26 @@
 """Two daily builds of different days at the same time, as two real `fstore-batch build --date`
-processes writing to one training set: both succeed, each replacing only its own day."""
+processes writing to one training set: both succeed, each replacing only its own day. A real
+conflict (two writers of the same day) is retried, then reported in one line."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-from datetime import UTC, datetime, timedelta
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import yaml
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from fstore_batch.config import FeatureStoreConfig, load_config
 from fstore_batch.config.training import TrainingSetConfig
+from fstore_batch.errors import ConcurrentWriteError
 from fstore_batch.joins.build import build_training_set, resolve_inputs
+from fstore_batch.storage.delta.tables import with_conflict_retries
 from tests.support.cli import CLI, ROOT
 
 DAY = datetime(2026, 10, 28, tzinfo=UTC)
@@ -53,3 +60,61 @@ def test_two_days_built_at_the_same_time_both_succeed(spark, tmp_path):
     history = DeltaTable.forPath(spark, str(tmp_path / "out")).history().collect()
     assert sorted(h.version for h in history) == [0, 1, 2]
     assert DeltaTable.forPath(spark, str(tmp_path / "out")).detail().first().partitionColumns == ["label_date"]
+
+
+def _conflicting_writes(spark, tmp_path, attempts: int):
+    """Writer A replaces a day; while A's job runs (inside its transaction), writer B commits the
+    same day. A's commit then conflicts for real; A runs under ``with_conflict_retries``."""
+    path = str(tmp_path / "t")
+    day = date(2026, 10, 29)
+    where = "label_date = DATE'2026-10-29'"
+    if not DeltaTable.isDeltaTable(spark, path):
+        spark.createDataFrame([(0, day)], "x long, label_date date").write.format("delta").partitionBy("label_date").save(path)
+    started, go = tmp_path / "a_started", tmp_path / "b_committed"
+    started.unlink(missing_ok=True)
+    go.unlink(missing_ok=True)
+    started_s, go_s = str(started), str(go)
+
+    @F.udf("long")
+    def held(x):  # A's first run waits here, mid-transaction, until B has committed
+        import os
+        import time
+        if not os.path.exists(go_s):
+            open(started_s, "w").close()
+            deadline = time.monotonic() + 120
+            while not os.path.exists(go_s) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return x
+
+    def write_a() -> None:
+        (spark.createDataFrame([(2, day)], "x long, label_date date").coalesce(1)
+         .select(held("x").alias("x"), "label_date")
+         .write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))
+
+    def write_b() -> None:
+        deadline = time.monotonic() + 120
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        spark.createDataFrame([(1, day)], "x long, label_date date").write.format("delta") \
+            .mode("overwrite").option("replaceWhere", where).save(path)
+        go.touch()
+
+    b = threading.Thread(target=write_b)
+    b.start()
+    try:
+        with_conflict_retries(write_a, path, attempts=attempts, backoff_s=0.01)
+    finally:
+        b.join(timeout=180)
+    return path
+
+
+def test_a_real_conflict_is_retried_and_then_reported_in_one_line(spark, tmp_path):
+    path = _conflicting_writes(spark, tmp_path, attempts=2)
+    assert [r.x for r in spark.read.format("delta").load(path).collect()] == [2]  # A won on its retry
+    assert DeltaTable.forPath(spark, path).history().count() == 3  # created, B, A (once)
+
+    with pytest.raises(ConcurrentWriteError, match=rf"^{re.escape(path)}: a concurrent write to the same data "
+                                                   r"conflicted with this one \(ConcurrentAppendException\) on all 1 "
+                                                   r"attempts; nothing was written by this run"):
+        _conflicting_writes(spark, tmp_path, attempts=1)
+    assert [r.x for r in spark.read.format("delta").load(path).collect()] == [1]  # B's commit stands, A wrote nothing
