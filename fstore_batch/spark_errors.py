@@ -88,8 +88,9 @@ def executor_error(exc: BaseException) -> E.FstoreError | None:
 
     The worker's exception arrives as its traceback text inside ``PYTHON_DATA_SOURCE_ERROR`` or a
     task failure; its last ``fstore_batch.errors.X: message`` line names the class and message.
-    The result is an instance of that class (so ``except HBaseUnavailableError`` works, and its
-    exit code applies) carrying the worker's message; its structured fields are not restored.
+    The result is an instance of that class and of :class:`ExecutorError` (so both
+    ``except HBaseUnavailableError`` and ``.kind`` work, and the class's exit code applies),
+    carrying the worker's message; its structured fields are not restored.
     """
     matches = _PROJECT_ERROR.findall(str(exc))
     if not matches:
@@ -97,12 +98,22 @@ def executor_error(exc: BaseException) -> E.FstoreError | None:
     kind, message = matches[-1]
     message = re.sub(r"\s*SQLSTATE: \w+\s*$", "", message.strip())
     cls = getattr(E, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, E.FstoreError)):
+    if not (isinstance(cls, type) and issubclass(cls, E.FstoreError)) or issubclass(cls, E.ExecutorError):
         return E.ExecutorError(kind, message)
-    err = cls.__new__(cls)
+    err = _executor_class(cls).__new__(_executor_class(cls))
     Exception.__init__(err, message)
-    err.hint = None  # already part of the message
+    err.kind, err.hint = kind, None  # the hint is already part of the message
     return err
+
+
+_EXECUTOR_CLASSES: dict[type, type] = {}
+
+
+def _executor_class(cls: type) -> type:
+    """``cls`` raised on an executor: a subclass of both ``cls`` and :class:`ExecutorError`."""
+    if cls not in _EXECUTOR_CLASSES:
+        _EXECUTOR_CLASSES[cls] = type(cls.__name__, (cls, E.ExecutorError), {"__module__": cls.__module__})
+    return _EXECUTOR_CLASSES[cls]
 
 
 def translate(exc: BaseException, *, what: str | None = None, path: str | None = None,
