@@ -108,7 +108,7 @@ def test_rows_equal_after_the_tie_breaker_never_follow_input_order(spark):
     rows = [(1, s(5), 7, age, country) for age, country in [(30, "DE"), (31, "US"), (None, "FR"), (32, None)]]
     labels = spark.createDataFrame([(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
     seen = set()
-    for perm in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+    for perm in ([0, 1, 2, 3], [2, 0, 3, 1]):
         for parts in (1, 3):
             profile = spark.createDataFrame([rows[i] for i in perm], "user_id long, event_ts timestamp, tb int, age int, "
                                             "country string").repartition(parts)

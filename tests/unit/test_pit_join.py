@@ -93,7 +93,7 @@ def _hashes(df, features):
     return {r.rid: r.h for r in df.select("rid", F.xxhash64(*features).alias("h")).collect()}
 
 
-@settings(max_examples=12, deadline=None,  # per ANSI mode
+@settings(max_examples=8, deadline=None,  # per ANSI mode
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans(), buckets,
        st.sampled_from(ANCHORS), st.sampled_from(sorted(TIE_TYPES)), st.sampled_from(KEY_TYPES),

@@ -52,7 +52,7 @@ TIE_TYPES = {"none": None, "string": lambda v: "abc"[v], "decimal(30,3)": lambda
              "timestamp": lambda v: datetime(1901, 1, 1, tzinfo=UTC) + timedelta(microseconds=v)}
 
 
-@settings(max_examples=12, deadline=None,  # per ANSI mode
+@settings(max_examples=8, deadline=None,  # per ANSI mode
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 30)), min_size=1, max_size=10),
        st.lists(st.tuples(st.integers(1, 3), st.integers(0, 30), st.integers(0, 3), st.one_of(st.none(), st.integers(0, 2))),
