@@ -26,6 +26,7 @@ LOGICAL_DATE = "2026-10-21T00:00:00+00:00"  # a manual run at midnight: its data
 AS_OF = LOGICAL_DATE  # the snapshots' as-of time: the end of the day
 NEXT_DATE = "2026-10-22T00:00:00+00:00"  # the run whose skew check fails (faulty online log)
 PREFIX = "af_e2e"  # HBase tables of this test: af_e2e_<table>
+TABLES = ["user_profile", "user_events"]  # the pipeline's tables: one feature table, one event table
 AIRFLOW = str(ROOT / ".venv-airflow" / "bin" / "airflow")
 
 
@@ -52,12 +53,23 @@ def deployment(tmp_path_factory) -> dict:
     store["spark"] = {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": False}}
     store_file = _yaml(tmp / "store.yaml", store)
 
+    # A two-table pipeline (a feature table and an event table for the sequences): every task kind
+    # runs, at a third of the spark-submits of the six-table sample.
     ts = yaml.safe_load((conf / "training_sets" / "sample.yaml").read_text())
+    ts["features"] = [f for f in ts["features"] if f["table"] in TABLES]
+    ts["sequences"] = [s for s in ts["sequences"] if s["table"] in TABLES]
     ts["labels"]["path"] = str(tmp / "labels")
     ts["output"] = str(tmp / "delta" / "training" / ts["name"])
     ts_file = _yaml(tmp / "training_set.yaml", ts)
 
     skew = yaml.safe_load((conf / "skew" / "sample.yaml").read_text())
+    names = {ref.get("prefix", "") + f for ref in ts["features"] for f in ref["features"]}
+    names |= {f"{seq['name']}_{c}" for seq in ts["sequences"] for c in seq["columns"]}
+    skew["features"] = [f for f in skew["features"] if f["name"] in names]
+    skew["groups"] = {g: {**spec, "features": [f for f in spec["features"] if f in names]}
+                      for g, spec in skew["groups"].items() if set(spec["features"]) & names}
+    for check in ("max_null_rate", "ranges"):
+        skew["expectations"][check] = {f: v for f, v in skew["expectations"][check].items() if f in names}
     skew.update(store_config=store_file, training_set=ts_file, metrics_table=str(tmp / "delta" / "skew_metrics"))
     skew["report"]["dir"] = str(tmp / "reports")
     skew_file = _yaml(tmp / "skew.yaml", skew)
@@ -71,25 +83,26 @@ def deployment(tmp_path_factory) -> dict:
     pipelines["defaults"]["retries"] = dict.fromkeys(pipelines["defaults"]["retries"], 0)
     entry = pipelines["pipelines"][0]
     entry.update(store_config=store_file, training_set=ts_file, skew_config=skew_file,
-                 online_log=str(tmp / "online_log"))
+                 online_log=str(tmp / "online_log"), tables=TABLES)
     entry["outputs"] = {"feature_root": store["storage"]["root"], "training_set": ts["output"],
                         "skew_metrics": skew["metrics_table"], "registry": str(tmp / "delta" / "registry")}
     pipelines_file = _yaml(tmp / "pipelines.yaml", pipelines)
 
-    cli = str(MAIN_VENV / "bin" / "fstore-batch")
-    _run(cli, "sample", "--size", "tiny", "-c", store_file, "--labels-out", ts["labels"]["path"])
     # What the online system served that day: the day's training rows, built beforehand from a
-    # snapshot in a separate storage root, served as they are (clean) and with a fault.
+    # snapshot in a separate storage root, served as they are (clean) and with a fault. The setup
+    # runs in one process of the project's venv (one JVM): `fstore-batch run` snapshots and builds.
     ref_store = _yaml(tmp / "ref_store.yaml", {**store, "storage": {"root": str(tmp / "reference")}})
     ref_skew = _yaml(tmp / "ref_skew.yaml", {**skew, "store_config": ref_store})
     reference = str(tmp / "reference" / "training")
-    _run(cli, "snapshot", "-c", ref_store, "--as-of", AS_OF)
-    _run(cli, "build", ts_file, "-c", ref_store, "--date", DAY, "--out", reference)
-    _run(cli, "sample-online-log", "-c", ref_skew, "--training-set", reference, "--clean",
-         "--out", entry["online_log"])
     faults = _yaml(tmp / "faults.yaml", {"seed": 7, "faults": [{"feature": "u_country", "kind": "missing", "rate": 0.2}]})
-    _run(cli, "sample-online-log", "-c", ref_skew, "--training-set", reference, "--faults", faults,
-         "--out", str(tmp / "online_log_faulty"))
+    setup = [
+        ["sample", "--size", "tiny", "-c", store_file, "--labels-out", ts["labels"]["path"]],
+        ["run", ts_file, "-c", ref_store, "--date", DAY, "--out", reference, "--skip", "validate", "--skip", "publish"],
+        ["sample-online-log", "-c", ref_skew, "--training-set", reference, "--clean", "--out", entry["online_log"]],
+        ["sample-online-log", "-c", ref_skew, "--training-set", reference, "--faults", faults,
+         "--out", str(tmp / "online_log_faulty")],
+    ]
+    _run(str(MAIN_VENV / "bin" / "python"), "tests/support/cli_batch.py", json.dumps(setup))
     failing = yaml.safe_load(Path(pipelines_file).read_text())
     failing["pipelines"][0]["online_log"] = str(tmp / "online_log_faulty")
     return {"tmp": tmp, "pipelines": pipelines_file, "failing_pipelines": _yaml(tmp / "failing.yaml", failing),

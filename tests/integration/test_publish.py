@@ -13,7 +13,7 @@ from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.errors import StorageError
 from fstore_batch.joins.build import build_training_set, resolve_inputs
 from fstore_batch.storage.delta.registry import build_of_day, publish, published
-from tests.support.cli import CLI, metrics, run, spark_submit
+from tests.support.cli import metrics, run_cli, spark_submit
 
 DAY1 = datetime(2026, 10, 5, tzinfo=UTC)
 
@@ -83,5 +83,5 @@ def test_publishing_a_day_that_was_not_built_names_the_day_and_the_fix(configs, 
     _build_day(spark, store, ts, out, date(2026, 10, 5))
     with pytest.raises(StorageError, match=r"any commit is not a daily build of 2026-10-07 .*--date 2026-10-07"):
         build_of_day(spark, out, date(2026, 10, 7))
-    proc = run(*CLI, "publish", str(ts), "-c", str(store), "--out", out, "--date", "2026-10-05", "--version", "7")
+    proc = run_cli("publish", str(ts), "-c", str(store), "--out", out, "--date", "2026-10-05", "--version", "7")
     assert proc.returncode == 1 and "version 7 is not a daily build of 2026-10-05" in proc.stderr

@@ -21,7 +21,7 @@ from fstore_batch.joins.build import build_training_set, resolve_inputs
 from fstore_batch.sample.frames import write_delta_tables
 from fstore_batch.sample.generator import SampleSize, SampleSpec, generate
 from fstore_batch.sample.writer import write_labels
-from tests.support.cli import CLI, ROOT, metrics, run, spark_submit
+from tests.support.cli import ROOT, metrics, run_cli, spark_submit
 
 TABLES = ["user_profile", "user_embedding", "item_stats", "item_embedding", "user_events"]
 
@@ -59,8 +59,8 @@ def test_faulty_log_fails_the_run_naming_the_features_and_writes_every_metric(sp
     log_path = world["tmp"] / "log_faulty"
     m = _in_process(capsys, "sample-online-log", "-c", str(world["skew"]), "--out", str(log_path))
     assert set(m["faults"]) == {"u_lifetime_value", "i_ctr_7d", "u_country", "user_emb", "clicks_item_id"}
-    proc = run(*CLI, "validate-skew", "-c", str(world["skew"]), "--online-log", str(log_path),
-               "--training-set", str(world["training"]), "--run-id", "faulty")
+    proc = run_cli("validate-skew", "-c", str(world["skew"]), "--online-log", str(log_path),
+                   "--training-set", str(world["training"]), "--run-id", "faulty")
     assert proc.returncode == 3, proc.stderr[-3000:]
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith("fstore-batch validate-skew: error: skew thresholds breached by 5 feature(s)")
