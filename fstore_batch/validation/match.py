@@ -96,8 +96,13 @@ def match_rows(log: DataFrame, offline: DataFrame, sides: Sides, features: list[
     counts = {r["_status"]: r["count"] for r in left}
     if not counts.get(ONLINE_ONLY) or not counts.get(OFFLINE_ONLY):
         return table
-    left_on = table.where(F.col("_status") == ONLINE_ONLY).select(*on_cols, "_n_on")
-    left_off = table.where(F.col("_status") == OFFLINE_ONLY).select(*off_cols, "_n_off")
+    # The skew table keeps the offline side's id and time as they are and the online side's as
+    # `request_id` / `_ts` (for an online-only row, its own): take them back under their side names.
+    from_table = {"_rid_on": "request_id", "_ts_on": "_ts", "_rid_off": "offline_request_id"}
+    left_on = table.where(F.col("_status") == ONLINE_ONLY).select(
+        *[F.col(from_table.get(c, c)).alias(c) for c in on_cols], "_n_on")
+    left_off = table.where(F.col("_status") == OFFLINE_ONLY).select(
+        *[F.col(from_table.get(c, c)).alias(c) for c in off_cols], "_n_off")
     pairs = _nearest_pairs(left_on, left_off, sides.keys, time_tolerance)
     parts = [table.where(F.col("_status") == MATCHED),
              _finish(pairs, sides, features, F.lit(MATCHED), F.lit("keys")),

@@ -327,6 +327,35 @@ def test_skew_matching_compares_and_outputs_keys_in_the_wider_type(spark, ansi):
     assert got == [(7, ONLINE_ONLY), (8, MATCHED), (2**32 + 7, OFFLINE_ONLY)]
 
 
+@pytest.mark.parametrize("request_id", ["request_id", None])
+def test_skew_matching_falls_back_to_keys_and_time_in_the_wider_key_type(spark, request_id):
+    """Rows the request id leaves unmatched (or every row, in a log without ids) pair up by entity
+    key and nearest time within the tolerance; a key beyond the narrower type matches nothing."""
+    from fstore_batch.validation.match import (
+        MATCHED,
+        OFFLINE_ONLY,
+        ONLINE_ONLY,
+        Sides,
+        coverage,
+        match_rows,
+    )
+
+    log = spark.createDataFrame([("a", 7, s(0)), ("c", 8, s(0)), ("d", 9, s(100))],
+                                "request_id string, user_id int, request_ts timestamp")
+    offline = spark.createDataFrame([("x", 2**32 + 7, s(0)), ("c", 8, s(0)), ("y", 9, s(100) + timedelta(milliseconds=400))],
+                                    "request_id string, user_id bigint, event_ts timestamp")
+    sides = Sides(request_id, "request_ts", "event_ts", ["user_id"])
+    table = match_rows(log, offline, sides, [], fallback=True, time_tolerance=timedelta(seconds=1))
+    try:
+        got = sorted((r.user_id, r._status, r._by) for r in table.select("user_id", "_status", "_by").collect())
+        cov = coverage(table, sides)
+    finally:
+        table.unpersist()
+    by_id = "id" if request_id else "keys"
+    assert got == [(7, ONLINE_ONLY, None), (8, MATCHED, by_id), (9, MATCHED, "keys"), (2**32 + 7, OFFLINE_ONLY, None)]
+    assert (cov.matched, cov.online_only, cov.offline_only) == (2, 1, 1)
+
+
 def test_hourly_skew_metrics_before_1970(spark):
     from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
     from fstore_batch.validation.features import Feature
