@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 HBASECTL := stack/hbase/hbasectl
-M2 := $(CURDIR)/.cache/m2
+# Maven's local repository: the user's usual one, so a fresh clone reuses what any earlier clone fetched.
+export FSTORE_M2 ?= $(HOME)/.m2/repository
 SPARK_JARS := .cache/spark-jars
 export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
@@ -60,7 +61,7 @@ dist: install  ## wheel of the package, and the same as dist/fstore_batch.zip fo
 
 $(SPARK_JARS)/.stamp: stack/spark/pom.xml
 	rm -rf $(SPARK_JARS)
-	mvn -q -B -f stack/spark/pom.xml -Dmaven.repo.local=$(M2) package
+	mvn -q -B -f stack/spark/pom.xml -Dmaven.repo.local=$(FSTORE_M2) package
 	touch $@
 
 jars: sysdeps $(SPARK_JARS)/.stamp  ## Delta jars into .cache/spark-jars (once; offline afterwards)

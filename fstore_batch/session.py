@@ -27,16 +27,18 @@ DELTA_CONF = {
 }
 DEFAULT_CONF = {
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "8",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
 }
 
-# Local mode only: Spark's defaults assume a cluster. VACUUM's file listing, for one, fans out
-# into 10,000 tasks by default, which takes a minute on a laptop for a ten-file table.
+# Local mode only: Spark's defaults assume a cluster (under spark-submit the cluster's
+# spark-defaults.conf decides). VACUUM's file listing, for one, fans out into 10,000 tasks by
+# default, which takes a minute on a laptop for a ten-file table; 200 shuffle partitions and 50
+# Delta log-replay partitions are as far off for a few cores.
 LOCAL_DEFAULTS = {
     "spark.driver.bindAddress": "127.0.0.1",  # listen on loopback only
     "spark.driver.host": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "8",  # AQE coalesces them further to the data's size
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
     "spark.databricks.delta.snapshotPartitions": "4",
 }
