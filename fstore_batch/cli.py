@@ -359,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="publish exactly this Delta version (must be a build of --date; "
                                                "default: the newest build of --date)")
     p.add_argument("--registry", help="registry Delta table (default: <storage.root>/training_set_registry)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="publish a build of the day that has 0 rows (default: refuse, naming the input, and write nothing)")
     p.set_defaults(handler=cmd_publish)
 
     from fstore_batch.validation.commands import add_parsers as add_skew_parsers
