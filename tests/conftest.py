@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +67,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class SeededSample:
+    """The tiny sample (seed 7) in the real HBase under table prefix ``t``, written once per test run."""
+
+    config: FeatureStoreConfig  # the sample config with the prefix (storage.root: a session folder)
+    data: Any  # fstore_batch.sample.generator.SampleData
+    stats: list[dict[str, Any]]  # what write_sample reported per table
+    labels: Path  # the label log (Parquet)
+
+
+@pytest.fixture(scope="session")
+def seeded_sample(hbase, sample_config, tmp_path_factory) -> SeededSample:
+    """Tests read these HBase tables and never write to them; each writes Delta under its own root."""
+    from fstore_batch.sample.generator import SampleSize, SampleSpec, generate
+    from fstore_batch.sample.writer import write_sample
+
+    folder = tmp_path_factory.mktemp("seeded_sample")
+    cfg = sample_config.model_copy(update={
+        "hbase": sample_config.hbase.model_copy(update={"table_prefix": "t"}),
+        "storage": sample_config.storage.model_copy(update={"root": str(folder / "delta")})})
+    data = generate(SampleSpec(SampleSize.preset("tiny"), seed=7))
+    stats = write_sample(cfg, data, folder / "labels")
+    return SeededSample(cfg, data, stats, folder / "labels")

@@ -15,7 +15,6 @@ from tests.conftest import ROOT
 from tests.support.cli import metrics, run_cli
 
 DAY = "2026-10-20"
-PREFIX = "t_run"  # HBase tables of this module: t_run_<table>
 TABLES = ["user_profile", "user_events"]
 
 
@@ -25,17 +24,16 @@ def _yaml(path: Path, doc: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployment(hbase, tmp_path_factory) -> dict:
-    """The shipped configs pointed at a temporary storage root and this module's HBase tables,
-    cut down to a feature table and an event table; the tiny sample seeded into HBase."""
+def deployment(seeded_sample, tmp_path_factory) -> dict:
+    """The shipped configs pointed at the seeded sample's HBase tables and a storage root of this
+    module's, cut down to a feature table and an event table."""
     tmp = tmp_path_factory.mktemp("run")
     conf = ROOT / "conf"
-    store = yaml.safe_load((conf / "sample.yaml").read_text())
-    store["hbase"]["table_prefix"] = PREFIX
+    store = seeded_sample.config.model_dump(mode="json")
     store["storage"]["root"] = str(tmp / "delta")
     ts = yaml.safe_load((conf / "training_sets" / "sample.yaml").read_text())
     ts["features"] = [f for f in ts["features"] if f["table"] in TABLES]
-    ts["labels"]["path"] = str(tmp / "labels")
+    ts["labels"]["path"] = str(seeded_sample.labels)
     ts["output"] = str(tmp / "delta" / "training" / ts["name"])
     files = {"store": _yaml(tmp / "store.yaml", store), "ts": _yaml(tmp / "ts.yaml", ts)}
     skew = yaml.safe_load((conf / "skew" / "sample.yaml").read_text())
@@ -47,7 +45,6 @@ def deployment(hbase, tmp_path_factory) -> dict:
     files["skew"] = _yaml(tmp / "skew.yaml", skew)
     files["faults"] = _yaml(tmp / "faults.yaml", {"seed": 7, "faults": [
         {"feature": "u_country", "kind": "missing", "rate": 0.2}]})
-    assert run_cli("sample", "--size", "tiny", "-c", files["store"], "--labels-out", ts["labels"]["path"]).returncode == 0
     return {"tmp": tmp, "files": files, "ts": ts, "registry": str(tmp / "delta" / REGISTRY_TABLE)}
 
 
