@@ -12,12 +12,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fstore_batch import __version__
 from fstore_batch.errors import FstoreError
 from fstore_batch.logs import emit_metrics, setup_logging
+from fstore_batch.timeutil import utc_day
 
 log = logging.getLogger("fstore_batch.cli")
 DEFAULT_CONFIG = "conf/sample.yaml"
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
     p.add_argument("--labels", help="label path (overrides labels.path)")
     p.add_argument("--out", help="output Delta path (overrides output)")
-    p.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
+    p.add_argument("--date", type=utc_day, metavar="YYYY-MM-DD",
                    help="build only the labels of this UTC day and replace only that day in the output "
                         "(daily runs; rerunning a day is safe). Default: all labels, whole output replaced")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print N rows of the result")
@@ -353,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Publishing a date again replaces its row; the same version is a no-op.")
     _config_args(p)
     p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
-    p.add_argument("--date", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+    p.add_argument("--date", type=utc_day, required=True, metavar="YYYY-MM-DD",
                    help="the UTC day whose build to publish (as given to build --date)")
     p.add_argument("--out", help="the training set's Delta path, when build was given --out (overrides output)")
     p.add_argument("--version", type=int, help="publish exactly this Delta version (must be a build of --date; "

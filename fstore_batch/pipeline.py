@@ -18,10 +18,11 @@ import argparse
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fstore_batch.logs import emit_metrics
+from fstore_batch.timeutil import utc_day
 
 log = logging.getLogger("fstore_batch.cli")
 STEPS = ("snapshot", "build", "validate", "publish")
@@ -109,7 +110,7 @@ def add_parser(sub: Any, config_args: Callable[[argparse.ArgumentParser], None])
                     "code (3: a skew breach, so nothing is published).")
     config_args(p)
     p.add_argument("training_set", help="training-set YAML (e.g. conf/training_sets/sample.yaml)")
-    p.add_argument("--date", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD",
+    p.add_argument("--date", type=utc_day, required=True, metavar="YYYY-MM-DD",
                    help="the UTC day to build, validate and publish")
     p.add_argument("--as-of", help="snapshot time (default: the end of --date, i.e. the next midnight UTC)")
     p.add_argument("--table", action="append", metavar="NAME",

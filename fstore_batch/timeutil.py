@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from fstore_batch.errors import ConfigError
 
@@ -40,3 +41,21 @@ def parse_time_ms(text: str, *, what: str = "--as-of", now_ms: int | None = None
 
 def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_day(text: str) -> date:
+    """A ``--date`` value: ``YYYY-MM-DD``, a UTC day whose end (the next midnight) exists.
+
+    For argparse's ``type=``: a bad value is a usage error naming what was expected.
+
+    >>> utc_day("2026-10-30")
+    datetime.date(2026, 10, 30)
+    """
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a day as YYYY-MM-DD") from None
+    if day == date.max:
+        raise argparse.ArgumentTypeError(f"{text!r}: the day's end (10000-01-01) is past the last time Spark "
+                                         "and Python hold; the last day that can be built is 9999-12-30")
+    return day

@@ -386,3 +386,13 @@ def test_cli_build_date_window_before_the_gregorian_switch(spark, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [(r.lid, r.age) for r in spark.read.format("delta").load(str(tmp_path / "out")).select("lid", "age").collect()] \
         == [(0, 30)]
+
+
+def test_a_date_whose_end_cannot_be_held_is_a_usage_error():
+    """`--date 9999-12-31` would need a window end of 10000-01-01: refused before anything runs."""
+    from tests.support.cli import run_cli
+
+    for verb in (["build", "ts.yaml"], ["publish", "ts.yaml"], ["run", "ts.yaml"]):
+        proc = run_cli(*verb, "--date", "9999-12-31")
+        assert proc.returncode == 2 and "the last day that can be built is 9999-12-30" in proc.stderr
+    assert run_cli("build", "ts.yaml", "--date", "2026-13-01").returncode == 2
