@@ -11,7 +11,7 @@ SIZE="${SIZE:-small}"
 DAY="2026-10-30"
 TS="conf/training_sets/sample.yaml"
 OUT=".data/delta/training/ctr_sample"
-STEPS=8
+STEPS=9
 step=0
 started=$SECONDS
 
