@@ -39,15 +39,6 @@ def micros(t: datetime) -> int:
     return (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
-@pytest.fixture(params=[True, False], ids=["ansi_on", "ansi_off"])
-def ansi(spark, request):
-    """Run the test with spark.sql.ansi.enabled on and off; restore the session's setting."""
-    before = spark.conf.get("spark.sql.ansi.enabled")
-    spark.conf.set("spark.sql.ansi.enabled", str(request.param).lower())
-    try:
-        yield request.param
-    finally:
-        spark.conf.set("spark.sql.ansi.enabled", before)
 
 
 def ages(df, key: str = "lid") -> dict:

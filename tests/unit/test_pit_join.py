@@ -50,14 +50,6 @@ WIDE = 2**32  # label key k + WIDE in a bigint column would wrap onto k in an in
 KEY_TYPES = ["int", "bigint"]
 
 
-@pytest.fixture(params=[True, False], ids=["ansi_on", "ansi_off"])
-def ansi(spark, request):
-    before = spark.conf.get("spark.sql.ansi.enabled")
-    spark.conf.set("spark.sql.ansi.enabled", str(request.param).lower())
-    try:
-        yield request.param
-    finally:
-        spark.conf.set("spark.sql.ansi.enabled", before)
 
 
 def brute_force(labels, tables) -> dict[int, dict[str, object]]:

@@ -36,14 +36,6 @@ def oracle(labels, events, n, max_age, rank=lambda e: e[1]):
     return out
 
 
-@pytest.fixture(params=[True, False], ids=["ansi_on", "ansi_off"])
-def ansi(spark, request):
-    before = spark.conf.get("spark.sql.ansi.enabled")
-    spark.conf.set("spark.sql.ansi.enabled", str(request.param).lower())
-    try:
-        yield request.param
-    finally:
-        spark.conf.set("spark.sql.ansi.enabled", before)
 
 
 ANCHORS = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 45, tzinfo=UTC), EPOCH,
