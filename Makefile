@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 HBASECTL := stack/hbase/hbasectl
+CLUSTERCTL := stack/spark/clusterctl
+S3CTL := stack/s3/s3ctl
 # Maven's local repository: the user's usual one, so a fresh clone reuses what any earlier clone fetched.
 export FSTORE_M2 ?= $(HOME)/.m2/repository
 SPARK_JARS := .cache/spark-jars
@@ -16,10 +18,11 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
 AIRFLOW_REQS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4 pytest pytest-timeout pyyaml
 
-.PHONY: help sysdeps install jars airflow airflow-lock dist hbase-up hbase-down hbase-status sample demo test unit lint bench clean
+.PHONY: help sysdeps install jars airflow airflow-lock dist hbase-up hbase-down hbase-status cluster-up cluster-down \
+	cluster-status s3-up s3-down s3-status sample demo test unit lint bench clean
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 sysdeps:  ## Java 17 and Maven (Debian packages) if missing
 	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
@@ -64,8 +67,9 @@ $(SPARK_JARS)/.stamp: stack/spark/pom.xml
 	mvn -q -B -f stack/spark/pom.xml -Dmaven.repo.local=$(FSTORE_M2) package
 	touch $@
 
-jars: sysdeps $(SPARK_JARS)/.stamp  ## Delta jars into .cache/spark-jars (once; offline afterwards)
+jars: sysdeps $(SPARK_JARS)/.stamp  ## Delta, hadoop-aws, HBase and S3Proxy jars into .cache/ (once; offline afterwards)
 	@$(HBASECTL) fetch
+	@$(S3CTL) fetch
 
 hbase-up: sysdeps install jars  ## start standalone HBase 2.6 + thrift on 127.0.0.1 (idempotent)
 	@$(HBASECTL) up
@@ -76,16 +80,37 @@ hbase-down:  ## stop HBase
 hbase-status:  ## is HBase up and answering?
 	@$(HBASECTL) status
 
+cluster-up: sysdeps install  ## Spark standalone master + 2 workers (1 core each) on 127.0.0.1:7077 (idempotent)
+	@$(CLUSTERCTL) up
+
+cluster-down:  ## stop the Spark cluster
+	@$(CLUSTERCTL) down
+
+cluster-status:  ## are the master and both workers up and registered?
+	@$(CLUSTERCTL) status
+
+s3-up: sysdeps install jars  ## S3-protocol object store (S3Proxy) on 127.0.0.1:9000, objects in .data/s3-store (idempotent)
+	@$(S3CTL) up
+
+s3-down:  ## stop the object store
+	@$(S3CTL) down
+
+s3-status:  ## is the object store up and answering?
+	@$(S3CTL) status
+
 sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
 	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
 
 demo: hbase-up  ## the end-to-end demo on built-in sample data (SIZE=tiny|small|medium)
 	bash scripts/demo.sh
 
-test: sysdeps install jars airflow  ## start HBase, run every test, stop HBase (even on failure)
-	@started=0; if ! $(HBASECTL) status >/dev/null 2>&1; then started=1; fi; \
-	trap '[ $$started = 1 ] && $(HBASECTL) down' EXIT; \
-	$(HBASECTL) up && $(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
+test: sysdeps install jars airflow  ## start HBase, the Spark cluster and the S3 store, run every test, stop what it started
+	@started=""; \
+	$(HBASECTL) status >/dev/null 2>&1 || started="$$started $(HBASECTL)"; \
+	$(CLUSTERCTL) status >/dev/null 2>&1 || started="$$started $(CLUSTERCTL)"; \
+	$(S3CTL) status >/dev/null 2>&1 || started="$$started $(S3CTL)"; \
+	trap 'for ctl in $$started; do $$ctl down; done' EXIT; \
+	$(HBASECTL) up && $(CLUSTERCTL) up && $(S3CTL) up && $(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
 
 unit: install jars  ## tests that need no HBase
 	$(VENV)/bin/pytest tests/unit --durations=15 $(PYTEST_ARGS)
@@ -98,4 +123,6 @@ lint: install  ## ruff over the code and tests
 
 clean:  ## remove local data (keeps caches and the venv)
 	-$(HBASECTL) down
+	-$(CLUSTERCTL) down
+	-$(S3CTL) down
 	rm -rf .data spark-warehouse metastore_db derby.log
