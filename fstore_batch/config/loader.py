@@ -5,6 +5,10 @@ Overrides use dotted key paths:
 * environment: ``FSTORE__HBASE__PORT=9091`` (prefix ``FSTORE__``, ``__`` between levels)
 * CLI: ``--set hbase.port=9091`` (values are parsed as YAML scalars, so ``true``/``3``/``[a]`` work)
 
+A file may start from another: ``extends: ../sample.yaml`` (relative to the file) loads that file
+first and merges this one over it, mapping by mapping; lists and scalars replace the base's
+(conf/profiles/cluster.yaml extends conf/sample.yaml this way).
+
 Errors name the file, the key, the bad value and what was expected, listing every problem.
 """
 
@@ -25,6 +29,7 @@ from fstore_batch.errors import ConfigError, ConfigFileError, ConfigValidationEr
 
 M = TypeVar("M", bound=BaseModel)
 ENV_PREFIX = "FSTORE__"
+EXTENDS_KEY = "extends"
 
 _PATTERN_MEANING = {
     IDENTIFIER_PATTERN: "a name of letters, digits and '_' not starting with a digit",
@@ -50,6 +55,30 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigFileError(str(p), f"expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def read_config_file(path: str | os.PathLike[str], _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The YAML mapping at ``path`` merged over the file it ``extends`` (recursively), ``extends`` removed."""
+    data = read_yaml(path)
+    base = data.pop(EXTENDS_KEY, None)
+    if base is None:
+        return data
+    here = Path(path).resolve()
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigFileError(str(path), f"{EXTENDS_KEY}: expected the path of a config file, got {base!r}")
+    base_path = (here.parent / base).resolve()
+    if base_path in (*_seen, here):
+        raise ConfigFileError(str(path), f"{EXTENDS_KEY}: {base} extends itself (through {[str(p) for p in _seen]})")
+    if not base_path.is_file():
+        raise ConfigFileError(str(path), f"{EXTENDS_KEY}: {base} ({base_path}): no such file")
+    return _merge(read_config_file(base_path, (*_seen, here)), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -118,7 +147,7 @@ def load_config(
     >>> cfg.hbase.port
     9091
     """
-    data = read_yaml(path) if path is not None else {}
+    data = read_config_file(path) if path is not None else {}
     sources = env_overrides(os.environ if env is None else env)
     sources += [parse_override(o) for o in overrides]
     for keys, value in sources:
