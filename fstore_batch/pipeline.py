@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace, parse: Callable[[list[str]], argparse.Name
     store = load_config(FeatureStoreConfig, args.config, overrides=args.overrides)
     ts = load_config(TrainingSetConfig, args.training_set, env={})
     known = {t.name for t in store.tables}
-    tables = args.table or [t for t in dict.fromkeys(r.table for r in [*ts.features, *ts.sequences]) if t in known]
+    tables = args.table or [t for t in dict.fromkeys(r.table for r in [*ts.features, *ts.sequences, *ts.aggregations]) if t in known]
     steps = plan_steps(args, tables, args.out or ts.output)
     # Every step's argv is parsed before anything runs: a typo fails the run, not its last step.
     parsed = [(name, parse(argv)) for name, argv in steps]

@@ -1,4 +1,5 @@
-"""Typed config of a training set: labels, feature references (pinned or latest), sequences, output."""
+"""Typed config of a training set: labels, feature references (pinned or latest), sequences, window
+aggregations, output."""
 
 from __future__ import annotations
 
@@ -67,6 +68,45 @@ class SequenceRef(StrictModel):
     version: int | None = Field(default=None, ge=0)
 
 
+class AggregationOp(str, Enum):
+    """A window aggregation op (``fstore_batch.joins.aggregations.Op``)."""
+
+    COUNT = "count"
+    SUM = "sum"
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    APPROX_COUNT_DISTINCT = "approx_count_distinct"
+    COUNT_DISTINCT = "count_distinct"
+
+
+class AggregationFeature(StrictModel):
+    """``ops`` of one column over each window (ISO 8601 durations: ``PT1H``, ``P1D``, ``P7D``)."""
+
+    column: Identifier
+    ops: list[AggregationOp] = Field(min_length=1)
+    windows: list[timedelta] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _windows(self) -> AggregationFeature:
+        bad = [w for w in self.windows if w <= timedelta(0) or w % timedelta(seconds=1) or w > timedelta(days=36600)]
+        if bad:
+            raise ValueError(f"windows must be positive whole seconds, at most 100 years (e.g. PT1H, P7D); got {bad}")
+        return self
+
+
+class AggregationRef(StrictModel):
+    """Window aggregations of one event table: outputs ``<name>_<column>_<op>_<window>``."""
+
+    name: Identifier = Field(description="output prefix")
+    table: Identifier
+    keys: dict[Identifier, Identifier] = Field(min_length=1, description="label column -> table column")
+    ts: Identifier = "event_ts"
+    strict: bool = Field(default=True, description="true: t - w <= ts < t; false: t - w < ts <= t")
+    features: list[AggregationFeature] = Field(min_length=1)
+    version: int | None = Field(default=None, ge=0)
+
+
 class SampleRate(StrictModel):
     where: dict[Identifier, int | bool | str] = Field(min_length=1, description="label column -> value (all must match)")
     rate: float = Field(gt=0, le=1)
@@ -100,6 +140,7 @@ class TrainingSetConfig(StrictModel):
     labels: LabelSource
     features: list[FeatureRef] = Field(default_factory=list)
     sequences: list[SequenceRef] = Field(default_factory=list)
+    aggregations: list[AggregationRef] = Field(default_factory=list)
     sampling: SamplingConfig | None = None
     join: JoinOptions = Field(default_factory=JoinOptions)
     output: StoragePath

@@ -133,10 +133,15 @@ class AggregationSource:
     features: Sequence[Aggregation]
     ts: str = "event_ts"
     strict: bool = True  # t - w <= ts < t; False: t - w < ts <= t
+    table: str | None = None  # the table's name in errors (default: ``name``)
     output: list[tuple[str, Op, timedelta, str]] = field(init=False)
 
+    @property
+    def what(self) -> str:
+        return f"event table '{self.table or self.name}'" + (f" (aggregations '{self.name}')" if self.table else "")
+
     def __post_init__(self) -> None:
-        what = f"event table '{self.name}'"
+        what = self.what
         if not self.keys:
             raise JoinError(f"{what}: at least one key (label column -> table column)")
         if not self.features:
@@ -189,11 +194,11 @@ def window_aggregates(labels: DataFrame, sources: Sequence[AggregationSource], *
     for s in sources:
         for k in s.keys:
             if k not in labels.columns:
-                raise SchemaError("labels", k, f"a key column for event table '{s.name}'")
-        check_key_types(labels, s.df, s.keys, f"event table '{s.name}'")
+                raise SchemaError("labels", k, f"a key column for {s.what}")
+        check_key_types(labels, s.df, s.keys, s.what)
         for *_, name in s.output:
             if name in seen:
-                raise JoinError(f"aggregation '{name}' of event table '{s.name}' clashes with another column")
+                raise JoinError(f"aggregation '{name}' of {s.what} clashes with another column")
             seen.add(name)
     out = labels
     for s in sources:

@@ -7,7 +7,8 @@ reruns the build with every input pinned, so it reproduces the same rows after t
 moved on, and refuses, naming the path, when file-based labels have changed since.
 
 Order of work: read labels -> sample (time window, strata) -> point-in-time join -> sequences ->
-quantize embeddings -> one Delta commit. Labels whose key or time is null are kept with null
+window aggregations -> quantize embeddings -> one Delta commit. Aggregations read their event
+tables at the same pinned versions as every other input. Labels whose key or time is null are kept with null
 features and counted (``labels_null_key_or_time``) while the output is written.
 
 The output is partitioned by ``label_date`` (the UTC day of the label time), so a daily build
@@ -35,6 +36,7 @@ from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import LabelFormat, SamplingConfig, TrainingSetConfig
 from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
+from fstore_batch.joins.aggregations import Aggregation, AggregationSource, window_aggregates
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
 from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, timestamp_lit
@@ -57,7 +59,7 @@ DATE_COLUMN = "label_date"
 def resolve_inputs(spark: SparkSession, cfg: TrainingSetConfig, store: FeatureStoreConfig) -> dict[str, dict[str, Any]]:
     """``{table: {"path", "version"}}`` for every input, latest versions made concrete."""
     pinned: dict[str, int | None] = {}
-    for ref in [*cfg.features, *cfg.sequences]:
+    for ref in [*cfg.features, *cfg.sequences, *cfg.aggregations]:
         pinned.setdefault(ref.table, ref.version)
     out = {}
     for table, version in pinned.items():
@@ -130,7 +132,13 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
         rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
                                                   ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
                              label_ts=cfg.labels.ts)
-    keys = sorted({k for ref in [*cfg.features, *cfg.sequences] for k in ref.keys})
+    if cfg.aggregations:
+        aggs = [AggregationSource(a.name, tables[a.table], dict(a.keys), ts=a.ts, strict=a.strict, table=a.table,
+                                  features=[Aggregation(f.column, [o.value for o in f.ops], list(f.windows))
+                                            for f in a.features]) for a in cfg.aggregations]
+        rows = window_aggregates(rows, aggs, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
+                                 time_bucket=cfg.join.time_bucket)
+    keys = sorted({k for ref in [*cfg.features, *cfg.sequences, *cfg.aggregations] for k in ref.keys})
     incomplete = ~all_of([F.col(c).isNotNull() for c in [*keys, cfg.labels.ts]])
     modes = {f.prefix + name: mode for f in cfg.features for name, mode in f.quantize.items()}
     rows, quantized = quantize_embeddings(rows, modes)

@@ -7,14 +7,16 @@ widths, reshuffled input, hot-key time buckets, ANSI mode on and off.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
-from fstore_batch.errors import JoinError, SchemaError
+from fstore_batch.errors import ConfigValidationError, JoinError, SchemaError
 from fstore_batch.joins.aggregations import Aggregation, AggregationSource, Op, window_aggregates, window_name
 
 ANCHORS = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC),
@@ -157,3 +159,75 @@ def test_one_shuffle_and_no_python_without_distinct_counts(spark):
     assert plan.count("Exchange hashpartitioning") == 1, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan and "MapInArrow" not in plan
     assert out.first().e_v_sum_1d == 5
+
+
+# --- config and `fstore-batch build` ------------------------------------------------------------
+
+def _training(tmp_path, aggregations) -> Path:
+    path = tmp_path / "training.yaml"
+    path.write_text(json.dumps({"name": "aggs", "labels": {"path": str(tmp_path / "labels"), "ts": "event_ts"},
+                                "output": str(tmp_path / "out"), "aggregations": aggregations}))
+    return path
+
+
+def test_config_parses_iso_durations_and_names_bad_keys(tmp_path):
+    from fstore_batch.config import load_config
+    from fstore_batch.config.training import AggregationOp, TrainingSetConfig
+
+    good = [{"name": "clicks", "table": "user_events", "keys": {"user_id": "user_id"},
+             "features": [{"column": "dwell_ms", "ops": ["sum", "mean"], "windows": ["PT1H", "P1D", "P7D"]}]}]
+    cfg = load_config(TrainingSetConfig, _training(tmp_path, good), env={})
+    a = cfg.aggregations[0]
+    assert (a.strict, a.ts, a.features[0].ops) == (True, "event_ts", [AggregationOp.SUM, AggregationOp.MEAN])
+    assert a.features[0].windows == [timedelta(hours=1), timedelta(days=1), timedelta(days=7)]
+    bad = [{**good[0], "features": [{"column": "dwell_ms", "ops": ["median"], "windows": ["PT0.5S"]}], "typo": 1}]
+    path = _training(tmp_path, bad)
+    with pytest.raises(ConfigValidationError) as info:
+        load_config(TrainingSetConfig, path, env={})
+    msg = str(info.value)
+    assert str(path) in msg and "key 'aggregations[0:clicks].features[0].ops[0]': got 'median', expected one of" in msg
+    assert "key 'aggregations[0:clicks].typo': got 1, expected no such key" in msg
+    bad = [{**good[0], "features": [{"column": "dwell_ms", "ops": ["max"], "windows": ["PT0.5S", "P1D"]}]}]
+    with pytest.raises(ConfigValidationError, match=r"key 'aggregations\[0:clicks\]\.features\[0\]'.*windows must be "
+                                                    "positive whole seconds"):
+        load_config(TrainingSetConfig, _training(tmp_path, bad), env={})
+
+
+def test_cli_build_aggregates_as_of_pinned_versions_and_rebuild_reproduces(spark, ansi, tmp_path):
+    from delta.tables import DeltaTable
+
+    from tests.support.cli import run_cli
+
+    root = tmp_path / "delta"
+    t0 = datetime(1969, 12, 31, 23, tzinfo=UTC)  # windows across 1970
+    events = [(1, t0, 100, 10), (1, t0 + timedelta(minutes=30), None, 11), (1, t0 + timedelta(minutes=50), 300, 10),
+              (2**32 + 7, t0, 5, 1), (7, t0 + timedelta(minutes=10), 40, 2)]
+    ddl = "user_id bigint, event_ts timestamp, dwell_ms int, item_id long"
+    spark.createDataFrame(events, ddl).write.format("delta").save(str(root / "user_events"))
+    spark.createDataFrame([(0, 1, t0 + timedelta(hours=1)), (1, 7, t0 + timedelta(minutes=10)), (2, None, t0),
+                           (3, 1, t0 + timedelta(minutes=50))], "lid long, user_id int, event_ts timestamp"
+                          ).write.parquet(str(tmp_path / "labels"))
+    store = tmp_path / "store.yaml"
+    store.write_text(json.dumps({"storage": {"root": str(root)}}))
+    ts = _training(tmp_path, [{"name": "clicks", "table": "user_events", "keys": {"user_id": "user_id"},
+                               "features": [{"column": "dwell_ms", "ops": ["count", "mean", "max"], "windows": ["PT1H"]},
+                                            {"column": "item_id", "ops": ["count_distinct"], "windows": ["P1D"]}]}])
+    proc = run_cli("build", "--config", str(store), str(ts))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]
+    assert (metrics["rows"], metrics["labels_null_key_or_time"], metrics["inputs"]["user_events"]["version"]) == (4, 1, 0)
+    cols = ["clicks_dwell_ms_count_1h", "clicks_dwell_ms_mean_1h", "clicks_dwell_ms_max_1h",
+            "clicks_item_id_count_distinct_1d"]
+    want = {0: (2, 200.0, 300, 2), 1: (0, None, None, 0), 2: (None, None, None, None), 3: (1, 100.0, 100, 2)}
+
+    def read(path):
+        return {r.lid: tuple(r[c] for c in cols) for r in spark.read.format("delta").load(path).collect()}
+
+    assert read(str(tmp_path / "out")) == want
+    # The event table moves on; a rebuild from the manifest reads version 0 again.
+    spark.createDataFrame([(1, t0 + timedelta(minutes=5), 10_000, 99)], ddl).write.format("delta").mode("append") \
+        .save(str(root / "user_events"))
+    assert DeltaTable.forPath(spark, str(root / "user_events")).history(1).first().version == 1
+    proc = run_cli("rebuild", str(tmp_path / "out"), "--out", str(tmp_path / "again"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read(str(tmp_path / "again")) == want
