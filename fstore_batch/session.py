@@ -61,6 +61,16 @@ def delta_jars(jars_dir: Path | None = None) -> list[Path]:
     return jars
 
 
+def s3a_classpath(jars_dir: Path | None = None) -> str | None:
+    """The class-path entry of the cached s3a connector (hadoop-aws + AWS SDK bundle), if fetched.
+
+    A class-path entry, not ``spark.jars``: the SDK bundle is 600 MB, which ``spark.jars`` would
+    copy into every executor's (and, in local mode, the session's) work folder at start-up.
+    """
+    folder = (jars_dir or Path(os.environ.get("FSTORE_SPARK_JARS_DIR", DEFAULT_JARS_DIR))) / "s3a"
+    return str(folder / "*") if any(folder.glob("hadoop-aws-*.jar")) else None
+
+
 def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None = None) -> SparkSession:
     """Build a SparkSession with Delta enabled, or return the active one unchanged.
 
@@ -90,6 +100,10 @@ def build_session(cfg: SparkConfig | None = None, *, conf: dict[str, str] | None
         jars = ",".join(str(j) for j in delta_jars())
         existing = settings.get("spark.jars")
         settings["spark.jars"] = f"{existing},{jars}" if existing else jars
+        s3a = s3a_classpath()  # s3a:// paths work locally too (conf/profiles/cluster.yaml)
+        if s3a:
+            existing = settings.get("spark.driver.extraClassPath")
+            settings["spark.driver.extraClassPath"] = f"{existing}{os.pathsep}{s3a}" if existing else s3a
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -13,12 +13,14 @@ Results come back as plain dicts for the report.
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from fstore_batch.storage.files import is_local, location, upload_folder
 from fstore_batch.validation.config import ExpectationsSpec, FeatureKind
 from fstore_batch.validation.features import Feature
 from fstore_batch.validation.match import MATCHED
@@ -85,11 +87,14 @@ def run_suites(suites: dict[str, tuple[DataFrame, list[Any]]], *, docs_dir: str 
     )
 
     sites = {}
-    if docs_dir:
-        Path(docs_dir).mkdir(parents=True, exist_ok=True)
+    # GX writes Data Docs to local folders only: for a URI, build them in a temporary folder and upload.
+    staging = tempfile.TemporaryDirectory(prefix="fstore-gx-docs-") if docs_dir and not is_local(docs_dir) else None
+    build_dir = Path(staging.name) if staging else location(docs_dir).local().resolve() if docs_dir else None
+    if build_dir:
+        build_dir.mkdir(parents=True, exist_ok=True)
         sites["fstore"] = {"class_name": "SiteBuilder",
                            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                             "base_directory": str(Path(docs_dir).resolve())},
+                                             "base_directory": str(build_dir)},
                            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}
     ctx = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
@@ -107,7 +112,10 @@ def run_suites(suites: dict[str, tuple[DataFrame, list[Any]]], *, docs_dir: str 
                                                actions=actions, result_format={"result_format": "SUMMARY"}))
         run = cp.run(batch_parameters={"dataframe": df})
         results[name] = _summarise(run)
-    docs = str(Path(docs_dir).resolve() / "index.html") if docs_dir else None
+    if staging:
+        with staging:
+            upload_folder(staging.name, docs_dir)
+    docs = str(location(docs_dir) / "index.html") if staging else str(build_dir / "index.html") if build_dir else None
     return {"success": all(r["success"] for r in results.values()), "suites": results, "data_docs": docs}
 
 

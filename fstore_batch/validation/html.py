@@ -6,6 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from fstore_batch.storage.files import is_local, location, write_text
 from fstore_batch.validation.report import SkewReport
 from fstore_batch.validation.verdict import Verdict
 
@@ -25,11 +26,8 @@ KEY_METRICS = ["match_rate", "mismatch_rate", "missing_online_rate", "missing_of
                "topk_prefix_match_rate", "stale_rate", "lag_low_h", "lag_high_h"]
 
 
-def write_html(report: SkewReport, folder: str | Path) -> Path:
-    out = Path(folder) / "report.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(report), encoding="utf-8")
-    return out
+def write_html(report: SkewReport, folder: str | Path) -> str:
+    return write_text(location(folder) / "report.html", render(report))
 
 
 def render(report: SkewReport) -> str:
@@ -119,7 +117,8 @@ def _sparkline(points: list[tuple[str, float]], width: int = 600, height: int = 
 def _expectations(e: dict[str, Any]) -> str:
     parts = ["<h2>Great Expectations</h2>"]
     if e.get("data_docs"):
-        parts.append(f"<p>Data Docs: <a href='file://{escape(e['data_docs'])}'>{escape(e['data_docs'])}</a></p>")
+        href = ("file://" if is_local(e["data_docs"]) else "") + e["data_docs"]
+        parts.append(f"<p>Data Docs: <a href='{escape(href)}'>{escape(e['data_docs'])}</a></p>")
     for name, s in e["suites"].items():
         cls = "ok" if s["success"] else "bad"
         parts.append(f"<p><b>{escape(name)}</b>: <span class='{cls}'>{'passed' if s['success'] else 'failed'}</span> "

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from fstore_batch.storage.files import location, write_text
 from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import FeatureKind
 from fstore_batch.validation.features import Feature
@@ -143,11 +144,8 @@ def append_metrics(spark: SparkSession, report: SkewReport, path: str) -> int:
     return len(rows)
 
 
-def write_json(report: SkewReport, folder: str | Path) -> Path:
-    out = Path(folder) / "report.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report.to_dict(), indent=2, default=str), encoding="utf-8")
-    return out
+def write_json(report: SkewReport, folder: str | Path) -> str:
+    return write_text(location(folder) / "report.json", json.dumps(report.to_dict(), indent=2, default=str))
 
 
 def worst_rows(table: DataFrame, features: list[Feature], k: int) -> dict[str, list[dict[str, Any]]]:

@@ -14,13 +14,13 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import TrainingSetConfig
+from fstore_batch.storage.files import location
 from fstore_batch.validation import io
 from fstore_batch.validation.config import FeatureKind, SkewConfig
 from fstore_batch.validation.distributions import distances
@@ -140,7 +140,7 @@ def run_validation(spark: SparkSession, cfg: SkewConfig, *, online_log_path: str
                    report_dir: str | None = None, write_metrics: bool = True) -> SkewReport:
     """Read the log and the offline side (or rebuild it), validate, write report + metrics."""
     run_id = run_id or new_run_id(cfg.name)
-    folder = Path(report_dir or cfg.report.dir) / run_id
+    folder = location(report_dir or cfg.report.dir) / run_id  # joined as text: s3a:// stays a URI
     log_df = io.read_online_log(spark, online_log_path, cfg.online_log)
     if training_set_path:
         training, inputs = io.read_training_set(spark, training_set_path)
