@@ -1,13 +1,17 @@
-"""Great Expectations 1.x suites, run on the Spark DataFrames inside the validation.
+"""Great Expectations 1.x suites, run inside the validation over what it has already computed.
 
-* ``training_set``: schema (required columns exist, with the types their feature kinds need),
-  null rates (``max_null_rate`` per column; ids, keys and times never null), value ranges
-  (``ranges``) and label row uniqueness (``unique_by``);
-* ``skew_table``: on the matched rows, request ids unique and, per feature, the row-level match
-  flag true for at least ``1 - max_mismatch_rate`` of rows (the same tolerance as the metrics).
+* ``training_set``, on the training DataFrame: schema (required columns exist, with the types
+  their feature kinds need), null rates (``max_null_rate`` per column; ids, keys and times never
+  null), value ranges (``ranges``) and label row uniqueness (``unique_by``) unless it is the
+  request id the matching already deduplicates and counts;
+* ``skew_table``, on one row of results the validation computed (no pass over the rows): per
+  feature the mismatch rate at most ``max_mismatch_rate`` (the same tolerance as the metrics),
+  and no duplicate request ids in the training set (``duplicate_ids_offline``, counted by the
+  matching) when ``unique_by`` is that request id.
 
-The context is ephemeral (nothing is written besides the Data Docs site, when a folder is given).
-Results come back as plain dicts for the report.
+Result format ``BOOLEAN_ONLY`` (no unexpected-value samples, no extra passes). The context is
+ephemeral (nothing is written besides the Data Docs site, when a folder is given). Results come
+back as plain dicts for the report.
 """
 
 from __future__ import annotations
@@ -17,14 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from fstore_batch.storage.files import is_local, location, upload_folder
 from fstore_batch.validation.config import ExpectationsSpec, FeatureKind
 from fstore_batch.validation.features import Feature
-from fstore_batch.validation.match import MATCHED
-from fstore_batch.validation.metrics import feature_columns
+from fstore_batch.validation.match import Coverage
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ KIND_TYPES = {
 
 
 def training_suite(spec: ExpectationsSpec, features: list[Feature], *, ts: str, keys: list[str],
-                   columns: list[str]) -> list[Any]:
+                   columns: list[str], request_id: str | None = None) -> list[Any]:
+    """Expectations on the training set; ``unique_by == [request_id]`` is left to ``skew_suite``."""
     import great_expectations.expectations as gxe
 
     out: list[Any] = []
@@ -53,27 +56,34 @@ def training_suite(spec: ExpectationsSpec, features: list[Feature], *, ts: str, 
         out.append(gxe.ExpectColumnValuesToNotBeNull(column=c, mostly=round(1.0 - rate, 6)))
     for c, (lo, hi) in spec.ranges.items():
         out.append(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi))
-    if len(spec.unique_by) == 1:
+    if request_id is not None and list(spec.unique_by) == [request_id]:
+        pass  # counted by the matching (duplicate_ids_offline): checked in skew_suite
+    elif len(spec.unique_by) == 1:
         out.append(gxe.ExpectColumnValuesToBeUnique(column=spec.unique_by[0]))
     elif spec.unique_by:
         out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(spec.unique_by)))
     return out
 
 
-def skew_table_view(table: DataFrame, features: list[Feature]) -> DataFrame:
-    """Matched rows: request id plus one boolean ``match__<feature>`` per feature."""
-    return (table.where(F.col("_status") == MATCHED)
-            .select("request_id", *[feature_columns(f)["match"].alias(f"match__{f.name}") for f in features]))
+def skew_facts(spark: SparkSession, coverage: Coverage, metrics: dict[str, dict[str, float | None]],
+               features: list[Feature]) -> DataFrame:
+    """One row of computed results: ``duplicate_ids_offline`` and ``mismatch_rate__<feature>``."""
+    row = {"duplicate_ids_offline": float(coverage.duplicate_ids_offline),
+           **{f"mismatch_rate__{f.name}": metrics[f.name].get("mismatch_rate") for f in features}}
+    schema = ", ".join(f"`{k}` double" for k in row)
+    return spark.createDataFrame([tuple(row.values())], schema)
 
 
-def skew_suite(features: list[Feature]) -> list[Any]:
+def skew_suite(features: list[Feature], *, unique_request_ids: bool = True) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    out: list[Any] = [gxe.ExpectColumnValuesToBeUnique(column="request_id")]
+    out: list[Any] = []
+    if unique_request_ids:
+        out.append(gxe.ExpectColumnValuesToBeBetween(column="duplicate_ids_offline", min_value=0, max_value=0))
     for f in features:
         limit = f.thresholds.max_mismatch_rate
-        out.append(gxe.ExpectColumnValuesToBeInSet(column=f"match__{f.name}", value_set=[True],
-                                                   mostly=round(1.0 - (limit or 0.0), 6)))
+        out.append(gxe.ExpectColumnValuesToBeBetween(column=f"mismatch_rate__{f.name}", min_value=0.0,
+                                                     max_value=limit or 0.0))
     return out
 
 
@@ -109,7 +119,7 @@ def run_suites(suites: dict[str, tuple[DataFrame, list[Any]]], *, docs_dir: str 
         vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
         actions = [gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir else []
         cp = ctx.checkpoints.add(gx.Checkpoint(name=f"{name}_checkpoint", validation_definitions=[vd],
-                                               actions=actions, result_format={"result_format": "SUMMARY"}))
+                                               actions=actions, result_format={"result_format": "BOOLEAN_ONLY"}))
         run = cp.run(batch_parameters={"dataframe": df})
         results[name] = _summarise(run)
     if staging:

@@ -1,25 +1,48 @@
-"""Per-feature skew metrics over the matched rows of the skew table, overall and per hour.
+"""Per-feature skew metrics over the matched rows of the skew table: overall, per hour, quantile
+sketches, histograms and the worst rows, all from **one aggregation pass** (one Spark job).
 
-Each metric is one aggregate expression; all features' metrics are computed in one aggregation
-pass on executors, and only the one result row comes back. Rates are fractions of the matched
-rows (``n``) unless named otherwise:
+How: every row's per-feature values (match flag, difference, cosine, edit distance, ...) are
+computed once in a projection; the rows are grouped by hour of request time into counts, sums,
+maxima, one KLL quantile sketch (``kll_sketch_agg_double``) per feature and quantity, and the
+worst mismatching row; those hour rows are then rolled up (sums of counts and sums, merged
+sketches, the per-hour rows as a list) into one row, from which quantiles, PSI bins and
+histogram bins are read off the merged sketches. Only that one row comes back to the driver.
+Its size is bounded by the number of hours and features, never by the number of rows.
+
+Rates are fractions of the matched rows (``n``) unless named otherwise:
 
 * every kind: ``null_rate_online/offline``, ``missing_online_rate`` (online null, offline not),
   ``missing_offline_rate``, ``match_rate`` and ``mismatch_rate`` (with the tolerance; both null
   counts as a match), ``value_mismatch_rate`` (both present, different);
-* numeric: ``mean_diff`` (online - offline), ``absdiff_p50/p90/p99/max``, evidence for a
-  transformation among mismatches (``ratio_p05/p50/p95`` of online/offline, ``rounded_<d>_rate``:
-  online equals offline rounded to d decimals, ``diff_p05/p95``);
-* categorical: ``case_only_rate`` (equal after trim + lower-case);
+* numeric: ``mean_diff`` (online - offline), ``absdiff_p50/p90/p99/max``, ``psi`` (10 bins cut
+  at the offline deciles), evidence for a transformation among mismatches
+  (``ratio_p05/p50/p95`` of online/offline, ``rounded_<d>_rate``: online equals offline rounded
+  to d decimals, ``diff_p05/p95``), ``mean_online/offline``;
+* categorical: ``case_only_rate`` (equal after trim + lower-case); distances in
+  ``distributions``;
 * embedding: ``cosine_mean/p1/p5``, ``norm_ratio_mean``, ``wrong_dim_rate``/``_count``,
   ``nan_rate_online/offline``, ``mismatch_cosine_mean``, ``mismatch_norm_ratio_p05/p95``;
 * sequence: ``exact_match_rate``, ``length_mismatch_rate``, ``edit_distance_mean/p95``,
   ``jaccard_mean``, ``topk_prefix_match_rate``, ``truncated_rate``, ``length_mean_online/offline``.
 
 Rates over "both present" rows are over ``n_both``.
+
+**Approximations.** Counts, rates, means and maxima are exact. Quantiles (``*_p<q>``), PSI and
+the histograms come from KLL sketches with ``k = SKETCH_K`` (200): a value's rank is within
+``RANK_ERROR`` (1.33 %, 99 % confidence) of the asked rank, and a bin's share within
+``PMF_ERROR`` (1.65 %). A sketch is exact while it has seen fewer than ``k`` values. The worst
+rows are the worst mismatching row of each hour, the ``k`` worst of those (exact when the ``k``
+worst rows lie in different hours).
 """
 
 from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -28,34 +51,73 @@ from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import FeatureKind
 from fstore_batch.validation.features import Feature
 
-SEP = "|"
 DECILES = [i / 10 for i in range(1, 10)]
 ROUNDING_DECIMALS = (0, 1, 2, 3, 4)
-ACCURACY = 1_000  # percentile_approx: relative rank error 1/1000
+SKETCH_K = 200
+RANK_ERROR = 0.0133  # DataSketches KLL, k = 200: single-rank error at 99 % confidence
+PMF_ERROR = 0.0165  # the same for a bin's share (PMF / histogram)
+EPSILON = 1e-4  # PSI: a bin's share is floored here, so an empty bin stays finite
+HIST_BINS = 20
+GRID = 1_000  # PSI and histograms read ranks off a grid of quantiles at j / GRID
+GRID_RANKS = [j / GRID for j in range(GRID + 1)]
+RENDER_CHARS = 160
+
+# sketch name -> (metric names, ranks)
+QUANTILES: dict[str, tuple[list[str], list[float]]] = {
+    "k_absd": (["absdiff_p50", "absdiff_p90", "absdiff_p99"], [0.5, 0.9, 0.99]),
+    "k_ratio": (["ratio_p05", "ratio_p50", "ratio_p95"], [0.05, 0.5, 0.95]),
+    "k_md": (["diff_p05", "diff_p95"], [0.05, 0.95]),
+    "k_cos": (["cosine_p1", "cosine_p5"], [0.01, 0.05]),
+    "k_mnr": (["mismatch_norm_ratio_p05", "mismatch_norm_ratio_p95"], [0.05, 0.95]),
+    "k_ed": (["edit_distance_p95"], [0.95]),
+}
+APPROXIMATIONS = [
+    (f"Quantiles (*_p<q>) come from KLL sketches (k = {SKETCH_K}): the returned value's rank is within "
+     f"{100 * RANK_ERROR:.2f}% of the asked rank (99% confidence); exact below {SKETCH_K} values."),
+    (f"Numeric PSI and the histograms read shares off a grid of {GRID} sketch quantiles: a share is within "
+     f"{100 * (PMF_ERROR + 1 / GRID):.2f}% of the exact share (99% confidence)."),
+    ("Worst rows: the worst mismatching row of each hour, then the worst of those (exact when the worst rows "
+     "fall in different hours)."),
+    "Counts, rates, means, maxima and the categorical distances (PSI, JS, L-inf) are exact.",
+]
+QUANTILE_SKETCHES = {FeatureKind.NUMERIC: ("k_absd", "k_ratio", "k_md"), FeatureKind.EMBEDDING: ("k_cos", "k_mnr"),
+                     FeatureKind.SEQUENCE: ("k_ed",)}
+# kind -> (online sketch, offline sketch or None) whose histogram the report draws
+HISTOGRAM_SKETCHES = {FeatureKind.NUMERIC: ("k_on", "k_off"), FeatureKind.EMBEDDING: ("k_cos", None),
+                      FeatureKind.SEQUENCE: ("k_lon", "k_loff")}
+HOURLY_METRICS = {FeatureKind.NUMERIC: ("mean_diff", "d_sum", "d_n"), FeatureKind.EMBEDDING: ("cosine_mean", "cos_sum", "cos_n"),
+                  FeatureKind.SEQUENCE: ("edit_distance_mean", "ed_sum", "ed_n")}
 
 
-def _rate(cond: Column, denom: Column) -> Column:
-    return F.sum(F.when(cond, 1).otherwise(0)) / denom
+@dataclass
+class Summary:
+    """What the pass found: ``metrics`` ``{feature: {metric: value}}``; ``hourly`` rows
+    ``{hour, feature, metric, value}``; ``histograms`` ``{feature: {"edges": [B + 1 floats],
+    "online": [B counts], "offline": [B counts] | None, "of": what is counted}}``; ``worst``
+    ``{feature: [{request_id, request_ts, online, offline, score, missing}]}``."""
 
-
-def _named(f: Feature, metric: str, col: Column) -> Column:
-    return col.alias(f"{f.name}{SEP}{metric}")
+    metrics: dict[str, dict[str, float | None]]
+    hourly: list[dict[str, Any]]
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worst: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def feature_columns(f: Feature) -> dict[str, Column]:
-    """Row-level helper columns of ``f`` (match flag, present flags), used by every pass."""
+    """Row-level helper columns of ``f`` (match flag, present flags)."""
     a, b = F.col(f.on), F.col(f.off)
     return {"match": C.values_match(f.kind, a, b, f.tolerance), "both": a.isNotNull() & b.isNotNull()}
 
 
-def base_columns(f: Feature, i: int) -> dict[str, Column]:
-    """The expensive per-row flags, computed once in a first projection (``r<i>_match``, ``r<i>_both``)."""
+def _base_columns(f: Feature, i: int) -> dict[str, Column]:
     h = feature_columns(f)
     return {f"r{i}_match": h["match"], f"r{i}_both": h["both"]}
 
 
-def row_columns(f: Feature, i: int) -> dict[str, Column]:
-    """Per-row values the aggregates need, over the columns of ``base_columns`` (``r<i>_<name>``)."""
+def _row_columns(f: Feature, i: int) -> dict[str, Column]:
+    """Per-row values the aggregates need, over the columns of ``_base_columns`` (``r<i>_<name>``).
+
+    No higher-order functions except where two arrays differ (cosine, norm ratio, edit distance
+    of the mismatching minority: ``compare`` short-cuts equal arrays)."""
     a, b = F.col(f.on), F.col(f.off)
     match, both = F.col(f"r{i}_match"), F.col(f"r{i}_both")
     vmis = both & ~match
@@ -66,130 +128,275 @@ def row_columns(f: Feature, i: int) -> dict[str, Column]:
                      "md": F.when(vmis, C.diff(a, b))})
         for dec in ROUNDING_DECIMALS:
             cols[f"rnd{dec}"] = vmis & C.close(a, F.round(b.cast("double"), dec), f.tolerance)
+        score = F.abs(C.diff(a, b))
     elif f.kind is FeatureKind.CATEGORICAL:
         cols["case"] = both & C.case_only(a, b)
+        score = F.lit(1.0)
     elif f.kind is FeatureKind.EMBEDDING:
         wrong = both & (F.size(a) != F.size(b))
         if f.dim is not None:
             wrong = wrong | (a.isNotNull() & (F.size(a) != f.dim))
-        cols.update({"cos": F.when(both, C.cosine(a, b)), "nr": F.when(both, C.norm_ratio(a, b)), "wrong": wrong,
+        cos = F.when(both, C.cosine(a, b))
+        cols.update({"cos": cos, "nr": F.when(both, C.norm_ratio(a, b)), "wrong": wrong,
                      "nan_on": F.coalesce(C.has_nan(a), F.lit(False)), "nan_off": F.coalesce(C.has_nan(b), F.lit(False))})
+        score = F.coalesce(1.0 - cos, F.lit(3.0))  # no cosine (dimension, NaN, zero): worst
     else:
-        cols.update({"ed": F.when(both, C.edit_distance(a, b)), "jac": F.when(both, C.jaccard(a, b)),
+        ed = F.when(both, C.edit_distance(a, b))
+        cols.update({"ed": ed, "jac": F.when(both, C.jaccard(a, b)),
                      "exact": both & (a == b), "lenmis": both & (F.size(a) != F.size(b)),
                      "pre": both & C.prefix_match(a, b, f.top_k), "trunc": vmis & C.is_truncation(a, b),
                      "len_on": F.size(a), "len_off": F.size(b)})
-    return {f"r{i}_{k}": v for k, v in cols.items()}
+        score = ed.cast("double")
+    out = {f"r{i}_{k}": v for k, v in cols.items()}
+    missing = F.when(a.isNull(), F.lit(2)).when(b.isNull(), F.lit(1)).otherwise(F.lit(0))
+    # The worst row: missing first (then the larger score); compared as a struct by max().
+    out[f"r{i}_worst"] = F.when(~match, F.struct(
+        missing.alias("missing"), F.when(missing == 0, score).alias("score"), F.col("request_id").alias("request_id"),
+        F.col("_ts").alias("request_ts"), a.alias("online"), b.alias("offline")))
+    return out
 
 
-def aggregates(f: Feature, i: int) -> list[Column]:
-    """The metrics of ``f`` over the columns of ``row_columns(f, i)``."""
+def _cnt(c: Column) -> Column:
+    return F.count(F.when(c, 1))
+
+
+def _kll(c: Column, k: int) -> Column:
+    return F.kll_sketch_agg_double(c.cast("double"), k)
+
+
+def _hour_aggregates(f: Feature, i: int, k: int) -> dict[str, Column]:
+    """Counts, sums, maxima, sketches and the worst row of ``f`` in one hour (``a<i>_<name>``)."""
     r = (lambda name: F.col(f"r{i}_{name}"))
-    n = F.count(F.lit(1))
-    n_both = F.sum(F.when(r("both"), 1).otherwise(0))
-    vmis = r("vmis")
-    out = {
-        "n": n, "n_both": n_both,
-        "null_rate_online": _rate(r("on_null"), n), "null_rate_offline": _rate(r("off_null"), n),
-        "missing_online_rate": _rate(r("on_null") & ~r("off_null"), n),
-        "missing_offline_rate": _rate(~r("on_null") & r("off_null"), n),
-        "match_rate": _rate(r("match"), n), "mismatch_rate": _rate(~r("match"), n),
-        "value_mismatch_rate": _rate(vmis, n),
+    out: dict[str, Column] = {
+        "n": F.count(F.lit(1)), "both": _cnt(r("both")), "on_null": _cnt(r("on_null")), "off_null": _cnt(r("off_null")),
+        "miss_on": _cnt(r("on_null") & ~r("off_null")), "miss_off": _cnt(~r("on_null") & r("off_null")),
+        "match": _cnt(r("match")), "vmis": _cnt(r("vmis")), "worst": F.max(r("worst")),
+    }
+
+    def mean(name: str, col: Column) -> None:
+        out[f"{name}_sum"], out[f"{name}_n"] = F.sum(col), F.count(col)
+
+    if f.kind is FeatureKind.NUMERIC:
+        mean("d", r("d"))
+        mean("on", r("on"))
+        mean("off", r("off"))
+        out["absd_max"] = F.max(F.abs(r("d")))
+        out.update({f"rnd{d}": _cnt(r(f"rnd{d}")) for d in ROUNDING_DECIMALS})
+        out.update({"k_absd": _kll(F.abs(r("d")), k), "k_on": _kll(r("on"), k), "k_off": _kll(r("off"), k),
+                    "k_ratio": _kll(r("ratio"), k), "k_md": _kll(r("md"), k)})
+    elif f.kind is FeatureKind.CATEGORICAL:
+        out["case"] = _cnt(r("case"))
+    elif f.kind is FeatureKind.EMBEDDING:
+        mean("cos", r("cos"))
+        mean("nr", r("nr"))
+        mean("mcos", F.when(r("vmis"), r("cos")))
+        out.update({"wrong": _cnt(r("wrong")), "nan_on": _cnt(r("nan_on")), "nan_off": _cnt(r("nan_off")),
+                    "k_cos": _kll(r("cos"), k), "k_mnr": _kll(F.when(r("vmis"), r("nr")), k)})
+    else:
+        for name in ("ed", "jac", "len_on", "len_off"):
+            mean(name, r(name))
+        out.update({name: _cnt(r(name)) for name in ("exact", "lenmis", "pre", "trunc")})
+        out.update({"k_ed": _kll(r("ed"), k), "k_lon": _kll(r("len_on"), k), "k_loff": _kll(r("len_off"), k)})
+    return out
+
+
+def _rollup(name: str, col: str, top: int) -> Column:
+    if name.startswith("k_"):
+        return F.kll_merge_agg_double(F.col(col))
+    if name == "worst":
+        return F.slice(F.sort_array(F.collect_list(F.col(col)), asc=False), 1, max(top, 1))
+    if name == "absd_max":
+        return F.max(F.col(col))
+    return F.sum(F.col(col))
+
+
+def _n(sketch: Column) -> Column:
+    return F.kll_sketch_get_n_double(sketch)
+
+
+def _quantiles(sketch: Column, ranks: list[float]) -> Column:
+    return F.when(_n(sketch) > 0, F.kll_sketch_get_quantile_double(sketch, F.array(*[F.lit(q) for q in ranks])))
+
+
+def _read_sketches(f: Feature, i: int) -> dict[str, Column]:
+    """Expressions over the rolled-up row: the quantile metrics, and each side's quantile grid
+    (ranks ``j / GRID``) from which PSI and the histograms are read on the driver."""
+    s = (lambda name: F.col(f"a{i}_{name}"))
+    out: dict[str, Column] = {}
+    for sk in QUANTILE_SKETCHES.get(f.kind, ()):
+        out[f"q_{sk}"] = _quantiles(s(sk), QUANTILES[sk][1])
+    for sk in HISTOGRAM_SKETCHES.get(f.kind, ()):
+        if sk:
+            out[f"g_{sk}"] = _quantiles(s(sk), GRID_RANKS)
+            out[f"n_{sk}"] = _n(s(sk))
+    return {f"x{i}_{k}": v for k, v in out.items()}
+
+
+def summarise(matched: DataFrame, features: list[Feature], *, worst_rows: int = 5,
+              sketch_k: int = SKETCH_K) -> Summary:
+    """Every metric of every feature, overall and per hour, in one pass over ``matched``.
+
+    ``matched``: skew-table rows (``request_id``, ``_ts`` and ``on__<f>``/``off__<f>`` per
+    feature) that matched. Returns a ``Summary``; ``worst_rows`` (>= 0) bounds the worst rows
+    kept per feature, ``sketch_k`` (8-65535) the KLL sketches' size and accuracy.
+
+    >>> s = summarise(table.where("_status = 'matched'"), features)  # doctest: +SKIP
+    >>> s.metrics["u_age"]["match_rate"], s.histograms["u_age"]["edges"][:2]  # doctest: +SKIP
+    """
+    base = matched.select("request_id", "_ts", *[F.col(c) for f in features for c in (f.on, f.off)],
+                          *[c.alias(n) for i, f in enumerate(features) for n, c in _base_columns(f, i).items()])
+    rows = base.select(F.date_trunc("hour", F.col("_ts")).alias("hour"),
+                       *[c.alias(n) for i, f in enumerate(features) for n, c in _row_columns(f, i).items()])
+    names = {i: _hour_aggregates(f, i, sketch_k) for i, f in enumerate(features)}
+    per_hour = rows.groupBy("hour").agg(*[c.alias(f"a{i}_{n}") for i, aggs in names.items() for n, c in aggs.items()])
+    plain = [f"a{i}_{n}" for i, aggs in names.items() for n in aggs if not n.startswith("k_") and n != "worst"]
+    rolled = per_hour.agg(F.collect_list(F.struct("hour", *plain)).alias("hours"),
+                          *[_rollup(n, f"a{i}_{n}", worst_rows).alias(f"a{i}_{n}")
+                            for i, aggs in names.items() for n in aggs])
+    reads = [c.alias(n) for i, f in enumerate(features) for n, c in _read_sketches(f, i).items()]
+    row = rolled.select("hours", *[F.col(c) for c in plain], *[f"a{i}_worst" for i in names], *reads).first()
+    d = row.asDict(recursive=False) if row is not None else {}
+    summary = Summary({}, _hourly(d.get("hours") or [], features))
+    for i, f in enumerate(features):
+        g = (lambda name, i=i: d.get(f"a{i}_{name}"))
+        x = (lambda name, i=i: d.get(f"x{i}_{name}"))
+        summary.metrics[f.name] = _overall(f, g, x)
+        hist = _histogram(f, x)
+        if hist:
+            summary.histograms[f.name] = hist
+        summary.worst[f.name] = [_worst(w) for w in (g("worst") or [])[:worst_rows]]
+    return summary
+
+
+def _div(a: Any, b: Any) -> float | None:
+    return None if a is None or not b else float(a) / float(b)
+
+
+def _overall(f: Feature, g: Any, x: Any) -> dict[str, float | None]:
+    n = int(g("n") or 0)
+    both = int(g("both") or 0)
+    m: dict[str, float | None] = {
+        "n": float(n), "n_both": float(both),
+        "null_rate_online": _div(g("on_null"), n), "null_rate_offline": _div(g("off_null"), n),
+        "missing_online_rate": _div(g("miss_on"), n), "missing_offline_rate": _div(g("miss_off"), n),
+        "match_rate": _div(g("match"), n), "mismatch_rate": _div(n - int(g("match") or 0), n),
+        "value_mismatch_rate": _div(g("vmis"), n),
     }
     if f.kind is FeatureKind.NUMERIC:
-        out.update({
-            "mean_diff": F.avg(r("d")), "absdiff_max": F.max(F.abs(r("d"))),
-            "__absdiff_q": F.percentile_approx(F.abs(r("d")), [0.5, 0.9, 0.99], ACCURACY),
-            "__offline_deciles": F.percentile_approx(r("off"), DECILES, ACCURACY),
-            "__ratio_q": F.percentile_approx(r("ratio"), [0.05, 0.5, 0.95], ACCURACY),
-            "__mdiff_q": F.percentile_approx(r("md"), [0.05, 0.95], ACCURACY),
-            "mean_online": F.avg(r("on")), "mean_offline": F.avg(r("off")),
-        })
-        for dec in ROUNDING_DECIMALS:
-            out[f"rounded_{dec}_rate"] = _rate(r(f"rnd{dec}"), F.sum(F.when(vmis, 1)))
+        m.update({"mean_diff": _div(g("d_sum"), g("d_n")), "absdiff_max": _float(g("absd_max")),
+                  "mean_online": _div(g("on_sum"), g("on_n")), "mean_offline": _div(g("off_sum"), g("off_n"))})
+        m.update({f"rounded_{d}_rate": _div(g(f"rnd{d}"), g("vmis")) for d in ROUNDING_DECIMALS})
+        m["psi"] = psi(x("g_k_off"), x("g_k_on"))
     elif f.kind is FeatureKind.CATEGORICAL:
-        out["case_only_rate"] = _rate(r("case"), n)
+        m["case_only_rate"] = _div(g("case"), n)
     elif f.kind is FeatureKind.EMBEDDING:
-        out.update({
-            "cosine_mean": F.avg(r("cos")), "__cosine_q": F.percentile_approx(r("cos"), [0.01, 0.05], ACCURACY),
-            "norm_ratio_mean": F.avg(r("nr")),
-            "wrong_dim_count": F.sum(F.when(r("wrong"), 1).otherwise(0)), "wrong_dim_rate": _rate(r("wrong"), n),
-            "nan_count_online": F.sum(F.when(r("nan_on"), 1).otherwise(0)),
-            "nan_count_offline": F.sum(F.when(r("nan_off"), 1).otherwise(0)),
-            "nan_rate_online": _rate(r("nan_on"), n), "nan_rate_offline": _rate(r("nan_off"), n),
-            "mismatch_cosine_mean": F.avg(F.when(vmis, r("cos"))),
-            "__mnorm_q": F.percentile_approx(F.when(vmis, r("nr")), [0.05, 0.95], ACCURACY),
-        })
+        m.update({"cosine_mean": _div(g("cos_sum"), g("cos_n")), "norm_ratio_mean": _div(g("nr_sum"), g("nr_n")),
+                  "wrong_dim_count": float(g("wrong") or 0), "wrong_dim_rate": _div(g("wrong"), n),
+                  "nan_count_online": float(g("nan_on") or 0), "nan_count_offline": float(g("nan_off") or 0),
+                  "nan_rate_online": _div(g("nan_on"), n), "nan_rate_offline": _div(g("nan_off"), n),
+                  "mismatch_cosine_mean": _div(g("mcos_sum"), g("mcos_n"))})
     else:
-        out.update({
-            "exact_match_rate": _rate(r("exact"), n_both), "length_mismatch_rate": _rate(r("lenmis"), n_both),
-            "edit_distance_mean": F.avg(r("ed")), "__edit_q": F.percentile_approx(r("ed"), [0.95], ACCURACY),
-            "jaccard_mean": F.avg(r("jac")), "topk_prefix_match_rate": _rate(r("pre"), n_both),
-            "truncated_rate": _rate(r("trunc"), n),
-            "length_mean_online": F.avg(r("len_on")), "length_mean_offline": F.avg(r("len_off")),
-        })
-    return [_named(f, k, v) for k, v in out.items()]
+        m.update({"exact_match_rate": _div(g("exact"), both), "length_mismatch_rate": _div(g("lenmis"), both),
+                  "edit_distance_mean": _div(g("ed_sum"), g("ed_n")), "jaccard_mean": _div(g("jac_sum"), g("jac_n")),
+                  "topk_prefix_match_rate": _div(g("pre"), both), "truncated_rate": _div(g("trunc"), n),
+                  "length_mean_online": _div(g("len_on_sum"), g("len_on_n")),
+                  "length_mean_offline": _div(g("len_off_sum"), g("len_off_n"))})
+    for sk in QUANTILE_SKETCHES.get(f.kind, ()):
+        metric_names = QUANTILES[sk][0]
+        for name, v in zip(metric_names, x(f"q_{sk}") or [None] * len(metric_names)):
+            m[name] = _float(v)
+    return m
 
 
-def row_metrics(matched: DataFrame, features: list[Feature]) -> DataFrame:
-    """The matched rows as their per-row metric values (plus ``request_id`` and ``_ts``)."""
-    base = matched.select("request_id", "_ts", *[F.col(c) for f in features for c in (f.on, f.off)],
-                          *[c.alias(name) for i, f in enumerate(features) for name, c in base_columns(f, i).items()])
-    return base.select("request_id", "_ts", *[c.alias(name) for i, f in enumerate(features)
-                                              for name, c in row_columns(f, i).items()])
+def cdf(grid: list[float], x: float) -> float:
+    """Share of values ``<= x`` from a quantile grid (``grid[j]`` = quantile at rank ``j / GRID``)."""
+    c = bisect.bisect_right(grid, x)
+    return 0.0 if c == 0 else (c - 1) / (len(grid) - 1)
 
 
-_QUANTILE_NAMES = {
-    "__absdiff_q": ["absdiff_p50", "absdiff_p90", "absdiff_p99"],
-    "__ratio_q": ["ratio_p05", "ratio_p50", "ratio_p95"],
-    "__mdiff_q": ["diff_p05", "diff_p95"],
-    "__cosine_q": ["cosine_p1", "cosine_p5"],
-    "__mnorm_q": ["mismatch_norm_ratio_p05", "mismatch_norm_ratio_p95"],
-    "__edit_q": ["edit_distance_p95"],
-}
+def psi(off_grid: list[float] | None, on_grid: list[float] | None) -> float | None:
+    """PSI ``sum((q - p) * ln(q / p))`` over 10 bins cut at the offline deciles, from both sides'
+    quantile grids: ``p`` the offline and ``q`` the online share of a bin, floored at ``EPSILON``.
+
+    Equal cut points give empty bins on both sides, which add nothing (as if collapsed)."""
+    if not off_grid or not on_grid:
+        return None
+    step = (len(off_grid) - 1) // 10
+    cuts = [off_grid[step * j] for j in range(1, 10)]
+    total = 0.0
+    for pi, qi in zip(_shares([cdf(off_grid, c) for c in cuts]), _shares([cdf(on_grid, c) for c in cuts])):
+        pe, qe = max(pi, EPSILON), max(qi, EPSILON)
+        total += (qe - pe) * math.log(qe / pe)
+    return total
 
 
-def overall(matched: DataFrame, features: list[Feature]) -> tuple[dict[str, dict[str, float | None]],
-                                                                   dict[str, list[float]]]:
-    """``({feature: {metric: value}}, {feature: offline deciles})`` in one aggregation pass."""
-    rows = row_metrics(matched, features)
-    row = rows.agg(*[c for i, f in enumerate(features) for c in aggregates(f, i)]).first().asDict()
-    metrics: dict[str, dict[str, float | None]] = {f.name: {} for f in features}
-    deciles: dict[str, list[float]] = {}
-    for key, value in row.items():
-        name, metric = key.split(SEP, 1)
-        if metric == "__offline_deciles":
-            deciles[name] = [float(v) for v in (value or [])]
-        elif metric in _QUANTILE_NAMES:
-            for sub, v in zip(_QUANTILE_NAMES[metric], value or [None] * len(_QUANTILE_NAMES[metric])):
-                metrics[name][sub] = None if v is None else float(v)
-        else:
-            metrics[name][metric] = None if value is None else float(value)
-    return metrics, deciles
+def _shares(cdf_at_cuts: list[float]) -> list[float]:
+    points = [0.0, *cdf_at_cuts, 1.0]
+    return [max(b - a, 0.0) for a, b in itertools.pairwise(points)]
 
 
-def hourly(matched: DataFrame, features: list[Feature]) -> list[dict[str, object]]:
-    """Per hour of request time: ``{hour, feature, metric, value}`` rows (one aggregation pass)."""
-    rows = row_metrics(matched, features)
-    cols = []
-    for i, f in enumerate(features):
-        r = (lambda name, i=i: F.col(f"r{i}_{name}"))
-        n = F.count(F.lit(1))
-        cols += [_named(f, "n", n), _named(f, "match_rate", _rate(r("match"), n)),
-                 _named(f, "missing_online_rate", _rate(r("on_null") & ~r("off_null"), n)),
-                 _named(f, "null_rate_offline", _rate(r("off_null"), n))]
-        if f.kind is FeatureKind.NUMERIC:
-            cols.append(_named(f, "mean_diff", F.avg(r("d"))))
-        elif f.kind is FeatureKind.EMBEDDING:
-            cols.append(_named(f, "cosine_mean", F.avg(r("cos"))))
-        elif f.kind is FeatureKind.SEQUENCE:
-            cols.append(_named(f, "edit_distance_mean", F.avg(r("ed"))))
+def _histogram(f: Feature, x: Any) -> dict[str, Any] | None:
+    """``HIST_BINS`` equal-width bins; numbers span p1-p99 of both sides (the tails fall in the end bins)."""
+    if f.kind not in HISTOGRAM_SKETCHES:
+        return None
+    on, off = HISTOGRAM_SKETCHES[f.kind]
+    grids = [(x(f"g_{sk}"), x(f"n_{sk}")) if sk else (None, None) for sk in (on, off)]
+    present = [g for g, _ in grids if g]
+    if not present:
+        return None
+    if f.kind is FeatureKind.NUMERIC:
+        lo, hi = min(g[GRID // 100] for g in present), max(g[GRID - GRID // 100] for g in present)
+    else:
+        lo, hi = min(g[0] for g in present), max(g[-1] for g in present)
+    if f.kind is FeatureKind.EMBEDDING:
+        hi = max(hi, 1.0)
+    edges = [lo + (hi - lo) * j / HIST_BINS for j in range(HIST_BINS + 1)]
+
+    def counts(grid: list[float] | None, n: int | None) -> list[int] | None:
+        if not grid or not n:
+            return None
+        return [round(s * n) for s in _shares([cdf(grid, e) for e in edges[1:-1]])]
+
+    of = {FeatureKind.NUMERIC: "value", FeatureKind.EMBEDDING: "cosine(online, offline)",
+          FeatureKind.SEQUENCE: "length"}[f.kind]
+    return {"edges": edges, "online": counts(*grids[0]), "offline": counts(*grids[1]), "of": of}
+
+
+def _hourly(hours: list[Any], features: list[Feature]) -> list[dict[str, Any]]:
     out = []
-    for row in rows.groupBy(F.date_trunc("hour", F.col("_ts")).alias("hour")).agg(*cols).collect():
-        d = row.asDict()
-        hour = d.pop("hour")
-        for key, value in d.items():
-            name, metric = key.split(SEP, 1)
-            out.append({"hour": hour, "feature": name, "metric": metric, "value": None if value is None else float(value)})
-    out.sort(key=lambda x: (x["feature"], x["hour"] is None, x["hour"] or 0, x["metric"]))
+    for h in hours:
+        d = h.asDict()
+        for i, f in enumerate(features):
+            g = (lambda name, i=i, d=d: d.get(f"a{i}_{name}"))
+            n = g("n") or 0
+            vals = {"n": float(n), "match_rate": _div(g("match"), n), "missing_online_rate": _div(g("miss_on"), n),
+                    "null_rate_offline": _div(g("off_null"), n)}
+            if f.kind in HOURLY_METRICS:
+                name, s, c = HOURLY_METRICS[f.kind]
+                vals[name] = _div(g(s), g(c))
+            out += [{"hour": d["hour"], "feature": f.name, "metric": k, "value": v} for k, v in vals.items()]
+    out.sort(key=lambda r: (r["feature"], r["hour"] is None, r["hour"] or 0, r["metric"]))
     return out
+
+
+def _worst(w: Any) -> dict[str, Any]:
+    missing = {2: "online", 1: "offline"}.get(w["missing"])
+    return {"request_id": w["request_id"], "request_ts": None if w["request_ts"] is None else str(w["request_ts"]),
+            "online": _render(w["online"]), "offline": _render(w["offline"]),
+            "score": _float(w["score"]), "missing": missing}
+
+
+def _render(v: Any) -> str | None:
+    if v is None:
+        return None
+    text = json.dumps(v, default=str, allow_nan=True) if isinstance(v, list) else str(v)
+    return text if len(text) <= RENDER_CHARS else text[: RENDER_CHARS - 3] + "..."
+
+
+def _float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def hourly(matched: DataFrame, features: list[Feature]) -> list[dict[str, Any]]:
+    """Per hour of request time: ``{hour, feature, metric, value}`` rows (``summarise(...).hourly``)."""
+    return summarise(matched, features, worst_rows=0).hourly

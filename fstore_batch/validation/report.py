@@ -16,16 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from fstore_batch.storage.files import location, write_text
-from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import FeatureKind
 from fstore_batch.validation.features import Feature
-from fstore_batch.validation.match import MATCHED, Coverage
-from fstore_batch.validation.metrics import feature_columns
+from fstore_batch.validation.match import Coverage
+from fstore_batch.validation.metrics import APPROXIMATIONS
 from fstore_batch.validation.verdict import Breach, FeatureVerdict, Verdict, limits
 
 METRICS_SCHEMA = T.StructType([
@@ -44,6 +42,8 @@ class FeatureResult:
     metrics: dict[str, float | None]
     verdict: FeatureVerdict
     worst_rows: list[dict[str, Any]] = field(default_factory=list)
+    histogram: dict[str, Any] | None = None  # metrics.Summary.histograms[feature]
+    top_categories: list[dict[str, Any]] | None = None  # distributions.distances(...)[1][feature]
 
 
 @dataclass
@@ -84,7 +84,9 @@ class SkewReport:
                 "evidence": r.verdict.evidence, "causes": r.verdict.causes,
                 "thresholds": r.feature.thresholds.model_dump(exclude_none=True),
                 "breaches": [vars(b) for b in r.verdict.breaches], "metrics": r.metrics, "worst_rows": r.worst_rows,
+                "histogram": r.histogram, "top_categories": r.top_categories,
             } for r in self.features],
+            "approximations": APPROXIMATIONS,
             "hourly": [{**h, "hour": h["hour"].isoformat() if h["hour"] else None} for h in self.hourly],
             "expectations": self.expectations, "paths": self.paths, "timings_s": self.timings,
         })
@@ -146,45 +148,6 @@ def append_metrics(spark: SparkSession, report: SkewReport, path: str) -> int:
 
 def write_json(report: SkewReport, folder: str | Path) -> str:
     return write_text(location(folder) / "report.json", json.dumps(report.to_dict(), indent=2, default=str))
-
-
-def worst_rows(table: DataFrame, features: list[Feature], k: int) -> dict[str, list[dict[str, Any]]]:
-    """Up to ``k`` worst mismatching matched rows per feature, in one pass (only those rows come back)."""
-    if k <= 0 or not features:
-        return {}
-    cells = []
-    for f in features:
-        a, b = F.col(f.on), F.col(f.off)
-        bad = ~feature_columns(f)["match"]
-        cells.append(F.when(bad, F.struct(
-            F.lit(f.name).alias("feature"), _badness(f).alias("score"), F.col("request_id"),
-            F.col("_ts").cast("string").alias("request_ts"),
-            _render(a).alias("online"), _render(b).alias("offline"))))
-    exploded = (table.where(F.col("_status") == MATCHED)
-                .select(F.explode(F.filter(F.array(*cells), lambda x: x.isNotNull())).alias("r")).select("r.*"))
-    w = Window.partitionBy("feature").orderBy(F.col("score").desc_nulls_last(), "request_id")
-    rows = exploded.withColumn("__rank", F.row_number().over(w)).where(F.col("__rank") <= k).drop("__rank").collect()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in sorted(rows, key=lambda r: (r.feature, -(r.score or 0), r.request_id or "")):
-        out.setdefault(r.feature, []).append(r.asDict())
-    return out
-
-
-def _badness(f: Feature):
-    a, b = F.col(f.on), F.col(f.off)
-    missing = F.when(a.isNull() | b.isNull(), F.lit(1e300))
-    if f.kind is FeatureKind.NUMERIC:
-        return F.coalesce(missing, F.abs(C.diff(a, b)))
-    if f.kind is FeatureKind.EMBEDDING:
-        return F.coalesce(missing, 1.0 - C.cosine(a, b), F.lit(1e299))
-    if f.kind is FeatureKind.SEQUENCE:
-        return F.coalesce(missing, C.edit_distance(a, b).cast("double"))
-    return F.coalesce(missing, F.lit(1.0))
-
-
-def _render(c):
-    text = F.when(c.isNull(), F.lit("null")).otherwise(F.regexp_replace(F.to_json(F.array(c)), r"^\[|\]$", ""))
-    return F.when(F.length(text) > 160, F.concat(F.substring(text, 1, 157), F.lit("..."))).otherwise(text)
 
 
 def _short(text: str, n: int) -> str:

@@ -2,9 +2,10 @@
 ``run_validation`` (paths in; reads, rebuilds, validates, writes the report and metrics).
 
 Work happens on executors: the skew table (the matched log and training rows) is persisted once
-(memory, spilling to disk) and read by a handful of aggregation passes (coverage, metrics,
-distributions, per hour, worst rows, expectations); only metric rows and the few worst rows come
-back to the driver.
+(memory, spilling to disk) and read by three passes: coverage (counts), every metric of every
+feature overall and per hour with sketches and worst rows (``metrics.summarise``), and the
+categorical value counts (``distributions``); Great Expectations checks the training set's
+schema and nulls and the computed results. Only one result row per pass comes back to the driver.
 """
 
 from __future__ import annotations
@@ -22,30 +23,28 @@ from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.storage.files import location
 from fstore_batch.validation import io
-from fstore_batch.validation.config import FeatureKind, SkewConfig
+from fstore_batch.validation.config import SkewConfig
 from fstore_batch.validation.distributions import distances
 from fstore_batch.validation.expectations import (
     run_suites,
+    skew_facts,
     skew_suite,
-    skew_table_view,
     training_suite,
 )
 from fstore_batch.validation.features import check_log_columns, resolve_features
 from fstore_batch.validation.html import write_html
 from fstore_batch.validation.match import MATCHED, Sides, coverage, match_rows
-from fstore_batch.validation.metrics import hourly, overall
+from fstore_batch.validation.metrics import summarise
 from fstore_batch.validation.report import (
     FeatureResult,
     SkewReport,
     append_metrics,
-    worst_rows,
     write_json,
 )
 from fstore_batch.validation.staleness import stale_metrics
 from fstore_batch.validation.verdict import Breach, judge
 
 log = logging.getLogger(__name__)
-DISTANCE_METRICS = {FeatureKind.NUMERIC: ("psi",), FeatureKind.CATEGORICAL: ("psi", "js_distance", "linf")}
 
 
 def new_run_id(name: str) -> str:
@@ -88,10 +87,12 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
         cov = coverage(table, sides, sample_rate=spec.sample_rate)
         matched = table.where(F.col("_status") == MATCHED)
         phase("metrics")
-        metrics, deciles = overall(matched, features)
-        for name, d in distances(matched, features, deciles).items():
-            f = next(x for x in features if x.name == name)
-            metrics[name].update({k: d[k] for k in DISTANCE_METRICS.get(f.kind, ())})
+        summary = summarise(matched, features, worst_rows=cfg.report.worst_rows)
+        metrics = summary.metrics
+        phase("categorical distances")
+        dist, tops = distances(matched, features)
+        for name, d in dist.items():
+            metrics[name].update(d)
         phase("staleness search")
         for f in features:
             m = metrics[f.name]
@@ -100,23 +101,22 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
             if cfg.staleness.enabled and hist is not None and n_vm:
                 m.update(stale_metrics(table, f, hist, max_lag=cfg.staleness.max_lag,
                                        n_matched=int(m.get("n") or 0), n_value_mismatch=n_vm))
-        phase("per hour")
-        per_hour = hourly(matched, features)
         results = [FeatureResult(f, metrics[f.name], judge(f.name, f.kind, metrics[f.name], f.thresholds,
-                                                           min_rows=cfg.min_matched_rows))
+                                                           min_rows=cfg.min_matched_rows),
+                                 histogram=summary.histograms.get(f.name), top_categories=tops.get(f.name))
                    for f in features]
-        bad = [r.feature for r in results if r.verdict.breaches or r.metrics.get("mismatch_rate")]
-        phase("worst rows")
-        worst = worst_rows(table, bad, cfg.report.worst_rows)
         for r in results:
-            r.worst_rows = worst.get(r.feature.name, [])
+            if r.verdict.breaches or r.metrics.get("mismatch_rate"):
+                r.worst_rows = summary.worst.get(r.feature.name, [])
         expectations = None
         if cfg.expectations.enabled:
             phase("expectations")
+            by_id = spec.request_id is not None and list(cfg.expectations.unique_by) == [spec.request_id]
             expectations = run_suites({
                 "training_set": (training, training_suite(cfg.expectations, features, ts=offline_ts,
-                                                          keys=list(spec.keys), columns=training.columns)),
-                "skew_table": (skew_table_view(table, features), skew_suite(features)),
+                                                          keys=list(spec.keys), columns=training.columns,
+                                                          request_id=spec.request_id)),
+                "skew_table": (skew_facts(spark, cov, metrics, features), skew_suite(features, unique_request_ids=by_id)),
             }, docs_dir=docs_dir)
         phase("end")
     finally:
@@ -127,7 +127,7 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
         cov_breach = Breach("*", "matched_rows", float(cov.matched), float(cfg.min_matched_rows))
     elif cfg.min_match_coverage is not None and cov.online_match_rate < cfg.min_match_coverage:
         cov_breach = Breach("*", "online_match_rate", cov.online_match_rate, cfg.min_match_coverage)
-    report = SkewReport(run_id, datetime.now(UTC), cfg.name, cov, results, per_hour, expectations, cov_breach)
+    report = SkewReport(run_id, datetime.now(UTC), cfg.name, cov, results, summary.hourly, expectations, cov_breach)
     names = list(timings)
     report.timings = {a: round(timings[b] - timings[a], 2) for a, b in itertools.pairwise(names)}
     log.info("skew %s: %d features, %d breaches in %.1f s (%s)", run_id, len(results), len(report.breaches),
@@ -153,7 +153,7 @@ def run_validation(spark: SparkSession, cfg: SkewConfig, *, online_log_path: str
                               "'store_config' in the config to rebuild the features for the logged requests")
         training, inputs = io.rebuild_offline(spark, ts_cfg, store, log_df, cfg.online_log, str(folder / "offline"))
         offline_name = f"rebuilt training rows {folder / 'offline'}"
-    tables = sorted({r.table for r in (ts_cfg.features if ts_cfg else [])})
+    tables = sorted({r.table for r in [*(ts_cfg.features if ts_cfg else []), *(ts_cfg.sequences if ts_cfg else [])]})
     hist = io.feature_tables(spark, inputs, store, tables) if cfg.staleness.enabled else {}
     report = validate_skew(spark, cfg, log_df, training, ts_cfg=ts_cfg, feature_tables=hist, run_id=run_id,
                            docs_dir=str(folder / "gx_docs") if cfg.expectations.enabled else None,

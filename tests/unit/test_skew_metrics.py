@@ -14,7 +14,7 @@ from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
 from fstore_batch.validation.distributions import distances
 from fstore_batch.validation.features import Feature
-from fstore_batch.validation.metrics import hourly, overall
+from fstore_batch.validation.metrics import hourly, summarise
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -45,9 +45,8 @@ def test_psi_over_offline_deciles_matches_hand_computation(spark):
     online = [1, 1, 1, 1, 1, 6, 7, 8, 9, 10]
     df = table(spark, "x", "double", [(float(a), float(b)) for a, b in zip(online, range(1, 11))])
     f = feature("x", FeatureKind.NUMERIC)
-    metrics, deciles = overall(df, [f])
-    assert deciles["x"] == [float(v) for v in range(1, 10)]
-    got = distances(df, [f], deciles)["x"]["psi"]
+    metrics = summarise(df, [f]).metrics  # sketches are exact below k = 200 values
+    got = metrics["x"]["psi"]
     eps = 1e-4
     expected = (0.5 - 0.1) * math.log(0.5 / 0.1) + 4 * (eps - 0.1) * math.log(eps / 0.1)
     assert got == pytest.approx(expected, rel=1e-9)  # 3.4041...
@@ -57,14 +56,17 @@ def test_psi_over_offline_deciles_matches_hand_computation(spark):
 def test_js_distance_and_linf_match_hand_computation(spark):
     df = table(spark, "c", "string", [("a", "a"), ("a", "a"), ("a", "b"), ("c", "b")])
     f = feature("c", FeatureKind.CATEGORICAL)
-    metrics, deciles = overall(df, [f])
-    got = distances(df, [f], deciles)["c"]
+    metrics = summarise(df, [f]).metrics
+    dist, top = distances(df, [f])
+    got = dist["c"]
     p, q = {"a": 0.5, "b": 0.5, "c": 0.0}, {"a": 0.75, "b": 0.0, "c": 0.25}
     m = {k: (p[k] + q[k]) / 2 for k in p}
     kl = (lambda x: sum(x[k] * math.log2(x[k] / m[k]) for k in x if x[k] > 0))
     assert got["js_distance"] == pytest.approx(math.sqrt((kl(p) + kl(q)) / 2), rel=1e-9)  # 0.62702...
     assert got["linf"] == pytest.approx(0.5)
     assert metrics["c"]["match_rate"] == pytest.approx(0.5)
+    assert top["c"] == [{"value": "a", "online": 3, "offline": 2}, {"value": "b", "online": 0, "offline": 2},
+                        {"value": "c", "online": 1, "offline": 0}]
 
 
 def test_cosine_norm_ratio_wrong_dim_and_nan(spark):
@@ -73,7 +75,7 @@ def test_cosine_norm_ratio_wrong_dim_and_nan(spark):
              ([1.0, 2.0, 3.0], [1.0, 2.0]),                 # wrong dimension
              ([float("nan"), 1.0], [0.5, 1.0])]             # NaN online
     df = table(spark, "e", "array<float>", pairs)
-    metrics, _ = overall(df, [feature("e", FeatureKind.EMBEDDING)])
+    metrics = summarise(df, [feature("e", FeatureKind.EMBEDDING)]).metrics
     m = metrics["e"]
     assert m["cosine_mean"] == pytest.approx((1 / math.sqrt(2) + 1.0) / 2, rel=1e-6)  # wrong-dim and NaN rows have none
     assert m["wrong_dim_count"] == 1 and m["nan_count_online"] == 1 and m["nan_count_offline"] == 0
@@ -106,7 +108,7 @@ def test_sequence_metrics_and_truncation_share(spark):
     off = list(range(20))
     pairs = [(off[:5], off), (off, off), (off, off), ([99, *off[1:]], off)]
     df = table(spark, "s", "array<long>", pairs)
-    m = overall(df, [feature("s", FeatureKind.SEQUENCE, top_k=3)])[0]["s"]
+    m = summarise(df, [feature("s", FeatureKind.SEQUENCE, top_k=3)]).metrics["s"]
     assert m["exact_match_rate"] == pytest.approx(0.5)
     assert m["length_mismatch_rate"] == pytest.approx(0.25)
     assert m["edit_distance_mean"] == pytest.approx((15 + 0 + 0 + 1) / 4)
@@ -118,9 +120,14 @@ def test_numeric_tolerance_nulls_and_hourly(spark):
     f = feature("x", FeatureKind.NUMERIC, tolerance=Tolerance(abs=0.01, rel=0.0))
     pairs = [(1.0, 1.005), (1.0, 1.02), (None, 2.0), (3.0, None), (None, None), (2.0, 2.0)]
     df = table(spark, "x", "double", pairs, hours=[0, 0, 1, 1, 1, 1])
-    m = overall(df, [f])[0]["x"]
+    s = summarise(df, [f], worst_rows=2)
+    m = s.metrics["x"]
     assert m["match_rate"] == pytest.approx(3 / 6)  # within tolerance, both null, equal
     assert m["missing_online_rate"] == pytest.approx(1 / 6) and m["missing_offline_rate"] == pytest.approx(1 / 6)
     assert m["value_mismatch_rate"] == pytest.approx(1 / 6)
     per_hour = {(h["hour"].hour, h["metric"]): h["value"] for h in hourly(df, [f])}
     assert per_hour[(0, "match_rate")] == pytest.approx(0.5) and per_hour[(1, "match_rate")] == pytest.approx(0.5)
+    # The worst mismatching row of each hour (a null side first, shown as missing with no score, then the
+    # largest |diff|), the worst of those first.
+    assert [(w["request_id"], w["missing"], w["score"]) for w in s.worst["x"]] == [
+        ("r2", "online", None), ("r1", None, pytest.approx(0.02))]
