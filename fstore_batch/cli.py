@@ -58,6 +58,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from fstore_batch.sample.generator import SampleSize, SampleSpec, generate
     from fstore_batch.sample.writer import write_sample
+    from fstore_batch.session import build_session
+    from fstore_batch.storage.files import is_local
 
     cfg = _load(args)
     size = SampleSize.preset(args.size)
@@ -68,6 +70,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     data = generate(SampleSpec(size=size, seed=args.seed))
     log.info("writing %d HBase tables to %s:%d and labels to %s",
              len(data.tables), cfg.hbase.host, cfg.hbase.port, args.labels_out)
+    if not is_local(args.labels_out):  # written through Hadoop's file system, with the config's s3a settings
+        build_session(cfg.spark)
     stats = write_sample(cfg, data, args.labels_out)
     for s in stats:
         log.info("  %s", s)

@@ -18,6 +18,7 @@ from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_tab
 from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
+from fstore_batch.storage import files
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 1000
@@ -68,8 +69,20 @@ def write_table(hbase: HBaseConfig, spec: FeatureTableSpec, cells: TableCells, *
 
 
 def write_labels(data: SampleData, out_dir: str | Path) -> Path:
-    """The impression log as Parquet, one file per day (``date=YYYY-MM-DD/``), ``event_ts`` in UTC."""
-    out = Path(out_dir)
+    """The impression log as Parquet, one file per day (``date=YYYY-MM-DD/``), ``event_ts`` in UTC.
+
+    A URI (``s3a://...``) is written locally first and copied through Hadoop's file system, which
+    needs an active SparkSession with the store's settings (``fstore-batch sample`` builds one).
+    """
+    if not files.is_local(out_dir):
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="fstore-labels-") as tmp:
+            write_labels(data, tmp)
+            files.remove(out_dir)
+            files.upload_folder(tmp, out_dir)
+        return out_dir  # type: ignore[return-value]
+    out = files.location(out_dir).local()
     tbl = pa.table({
         "request_id": pa.array(data.labels["request_id"], pa.string()),
         "user_id": pa.array(data.labels["user_id"], pa.int64()),

@@ -87,10 +87,28 @@ def upload_folder(local: str | os.PathLike[str], dest: str | os.PathLike[str]) -
     try:
         fs.mkdirs(hpath)
         for child in sorted(Path(local).iterdir()):
-            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(child.resolve().as_uri()), hpath)
+            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path("file", None, str(child.resolve())), hpath)
     except Exception as e:  # a Py4J error from the file system: name the path
         raise StorageError(f"cannot copy {local} to {loc}: {e}") from e
     return str(loc)
+
+
+def remove(path: str | os.PathLike[str]) -> bool:
+    """Delete the file or folder at ``path`` (recursively); False when there was nothing there."""
+    loc = location(path)
+    if is_local(loc):
+        import shutil
+
+        target = loc.local()
+        if not target.exists():
+            return False
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        return True
+    fs, hpath = _hadoop(loc)
+    try:
+        return bool(fs.delete(hpath, True))
+    except Exception as e:  # a Py4J error from the file system: name the path
+        raise StorageError(f"cannot delete {loc}: {e}") from e
 
 
 def _hadoop(loc: Location):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fstore_batch.storage.files import is_local, location, upload_folder, write_text
+from fstore_batch.storage.files import is_local, location, remove, upload_folder, write_text
 
 
 @pytest.mark.parametrize(("base", "expected"), [
@@ -40,3 +40,10 @@ def test_local_writes_create_parents_and_replace(tmp_path):
     upload_folder(src, tmp_path / "copy")
     assert (tmp_path / "copy" / "sub" / "x.html").read_text() == "x"
 
+
+
+def test_remove_deletes_a_folder_or_a_file_and_says_whether_there_was_one(tmp_path):
+    (tmp_path / "d" / "date=2026-10-01").mkdir(parents=True)
+    (tmp_path / "f.txt").write_text("x")
+    assert remove(tmp_path / "d") and remove(tmp_path / "f.txt")
+    assert not remove(tmp_path / "d") and not (tmp_path / "f.txt").exists()
