@@ -1,7 +1,8 @@
 """One end-to-end run of the daily DAG, as `airflow dags test` runs it (DAG.test()), against a
-temporary Airflow home: every task spark-submits its job with the real `spark-submit` on local
-Spark, against the real HBase (seeded with the tiny sample under its own table prefix), and the
-Delta outputs are there afterwards.
+temporary Airflow home: every task spark-submits its job with the real `spark-submit` to the local
+Spark standalone cluster (`make cluster-up`, master spark://127.0.0.1:7077) named by the
+`spark_default` connection, against the real HBase (seeded with the tiny sample under its own table
+prefix), and the Delta outputs are there afterwards.
 
 The library is not installed in this venv, so seeding and reading Delta run in the project's
 `.venv` (`fstore-batch sample`, tests/support/delta_facts.py), as separate processes.
@@ -13,6 +14,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,9 @@ NEXT_DATE = "2026-10-22T00:00:00+00:00"  # the run whose skew check fails (fault
 PREFIX = "af_e2e"  # HBase tables of this test: af_e2e_<table>
 TABLES = ["user_profile", "user_events"]  # the pipeline's tables: one feature table, one event table
 AIRFLOW = str(ROOT / ".venv-airflow" / "bin" / "airflow")
+MASTER_HOST, MASTER_PORT = "spark://127.0.0.1", int(os.environ.get("FSTORE_SPARK_MASTER_PORT", "7077"))
+MASTER_UI = f"http://127.0.0.1:{os.environ.get('FSTORE_SPARK_MASTER_UI_PORT', '8080')}/json/"
+APP_NAME = "fstore-airflow-e2e"  # every job's application name on the cluster (the store config's spark.app_name)
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,7 +55,8 @@ def deployment(tmp_path_factory) -> dict:
     store = yaml.safe_load((conf / "sample.yaml").read_text())
     store["hbase"]["table_prefix"] = PREFIX
     store["storage"]["root"] = str(tmp / "delta")
-    store["spark"] = {"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": False}}
+    store["spark"] = {"app_name": APP_NAME, "master": "local[2]",  # master: for the setup; the tasks take the connection's
+                      "conf": {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": False}}
     store_file = _yaml(tmp / "store.yaml", store)
 
     # A two-table pipeline (a feature table and an event table for the sequences): every task kind
@@ -116,8 +122,8 @@ def _airflow_env(home: Path, pipelines: str) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "FSTORE_PIPELINES": pipelines,
-        # local Spark; spark-submit is the one of the project venv's pyspark, found on PATH
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        # the standalone cluster; spark-submit is the one of the project venv's pyspark, found on PATH
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": MASTER_HOST, "port": MASTER_PORT}),
         "PATH": f"{MAIN_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 
@@ -145,17 +151,35 @@ def airflow_home(deployment) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dag_run(deployment, airflow_home) -> dict:
+def dag_run(deployment, airflow_home, cluster_apps_before) -> dict:
     """The daily run for DAY, every task really run."""
     return _dag_test(airflow_home, deployment["pipelines"], LOGICAL_DATE)
 
 
-def test_the_daily_run_succeeds_task_by_task(dag_run, deployment):
+def _cluster_apps() -> list[dict]:
+    """The applications the standalone master has run under this test's name."""
+    with urllib.request.urlopen(MASTER_UI, timeout=10) as r:
+        state = json.load(r)
+    return [a for a in state.get("completedapps", []) + state.get("activeapps", []) if a.get("name") == APP_NAME]
+
+
+@pytest.fixture(scope="module")
+def cluster_apps_before(deployment) -> set[str]:
+    try:
+        return {a["id"] for a in _cluster_apps()}
+    except OSError as e:
+        pytest.fail(f"the Spark cluster's master does not answer at {MASTER_UI} ({e}); start it with "
+                    "`make cluster-up` (make test does)", pytrace=False)
+
+
+def test_the_daily_run_succeeds_task_by_task(cluster_apps_before, dag_run, deployment):
     proc = dag_run["proc"]
     assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-5000:]
     tables = deployment["entry"]["tables"]
     assert dag_run["states"] == {**{f"snapshot_{t}": "success" for t in tables},
                                  "build_training_set": "success", "validate_skew": "success", "publish": "success"}
+    ran = [a for a in _cluster_apps() if a["id"] not in cluster_apps_before]
+    assert len(ran) == len(dag_run["states"]) and all(a["state"] == "FINISHED" for a in ran), ran  # each task on the cluster
 
 
 def test_each_task_emits_its_delta_output_as_an_asset_event(dag_run, deployment):
