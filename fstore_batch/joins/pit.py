@@ -1,4 +1,4 @@
-"""Exact point-in-time joins: one shuffle per entity key, one sorted pass, no row fan-out.
+"""Exact point-in-time joins: one shuffle and one sorted pass per entity key, no row fan-out.
 
 For each group of feature tables that share the labels' entity key, the labels and every
 feature row of those tables are unioned into one narrow DataFrame (label columns packed into one
@@ -20,6 +20,13 @@ Semantics, exactly:
 * any timestamp Spark holds works, before 1970 included (times are never packed into one number);
 * labels with a null key or time get null features (they are kept, never dropped).
 
+History before the labels: feature rows older than the first label are seen by every label, so
+per key only the last value of each feature among them (and its time, for the TTL) can matter.
+They are reduced to one "carry" row per key by an aggregation that runs partially before its
+shuffle, and rows newer than the last label are dropped; the labels' time span comes from one
+scalar subquery planned with the join. A one-day window of labels over a month of history thus
+sorts the day's rows plus one row per key instead of the month.
+
 Hot keys: with ``time_bucket`` set, rows are partitioned by (key, time bucket) instead of by key,
 so a key with millions of rows is spread over many tasks. Each bucket first gets one synthetic
 "carry" row holding, per feature, the last value (and its time) from the key's earlier buckets,
@@ -30,6 +37,7 @@ The result is identical; the cost is a second, partially aggregated pass over th
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -47,11 +55,20 @@ MAX_US = 1 << 62  # TTLs are capped here (longer than years 1..9999), so they fi
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
-                       partitions: int | None = None, time_bucket: timedelta | None = None) -> DataFrame:
+                       partitions: int | None = None, time_bucket: timedelta | None = None,
+                       compact_history: bool = True) -> DataFrame:
     """Join every source's features onto ``labels`` as of each label's ``label_ts``.
+
+    Returns ``labels`` (every row exactly once, its columns unchanged) plus one column per feature
+    (``FeatureSource.output``), typed as in its table. Raises ``SchemaError`` for a missing or
+    mistyped label/key/time column and ``JoinError`` for clashing output names.
 
     ``time_bucket`` (e.g. one day) splits each key's rows into time buckets processed as separate
     tasks: use it when a few keys hold a large share of the rows (Zipf-skewed users).
+    ``compact_history`` (default on) reduces the feature rows before the first label to one carry
+    row per key before the shuffle, and drops those after the last label: a daily build over a
+    long history then sorts the day's rows. It costs a second scan of each table, which does not
+    pay when the labels span the whole history; the rows are the same either way.
 
     >>> out = point_in_time_join(labels, [FeatureSource("profile", profile_df, {"user_id": "user_id"},
     ...                                                  ["age", "country"])])  # doctest: +SKIP
@@ -62,7 +79,7 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
         groups.setdefault(s.key_group, []).append(s)
     out = labels
     for keys, group in groups.items():
-        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket)
+        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket, compact_history)
     return out
 
 
@@ -88,7 +105,7 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
 
 
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
-                partitions: int | None, time_bucket: timedelta | None) -> DataFrame:
+                partitions: int | None, time_bucket: timedelta | None, compact_history: bool) -> DataFrame:
     key_cols = [f"__k_{k}" for k in keys]
     # Keys are compared in the widest integer type of any side: a cast to the narrower one would
     # overflow (ANSI) or wrap into a false match (non-ANSI).
@@ -120,22 +137,36 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
         *tie_columns(None), F.lit(None).cast("long").alias(HASH),
         F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
         *feature_columns(None, None))
-    unified = label_rows
+    feature_rows = []
     for i, s in enumerate(sources):
         ts = F.unix_micros(F.col(s.ts))
         not_null_keys = [F.col(s.keys[k]).isNotNull() for k in keys]
-        rows = s.df.where(F.col(s.ts).isNotNull() & all_of(not_null_keys)).select(
+        feature_rows.append(s.df.where(F.col(s.ts).isNotNull() & all_of(not_null_keys)).select(
             *[F.col(s.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
             ts.alias(TS), F.lit(AFTER_LABEL if s.strict else BEFORE_LABEL).cast("tinyint").alias(KIND),
             *tie_columns(i),
             # Rows still tied after the tie-breaker: by a hash of their feature values, then the values.
             F.xxhash64(*[F.col(f) for f in s.features]).alias(HASH),
             F.lit(None).cast(payload_type).alias(PAYLOAD),
-            *feature_columns(i, ts))
-        unified = unified.unionByName(rows)
-
+            *feature_columns(i, ts)))
+    history = reduce(DataFrame.unionByName, feature_rows)
     order = [TS, KIND, *[c for c, _ in tbs.values()], HASH,
              *[out for _, _, out, dtype, _ in feats if is_orderable(dtype)]]
+    # The labels' time span, as one scalar subquery evaluated with the join (nothing is collected).
+    # Feature rows after the last label are never seen. Rows before the first label are seen by
+    # every label, so per key only their last value of each feature (and its time) matters: they
+    # become one carry row per key, aggregated before the shuffle. A daily build over a long
+    # history then shuffles and sorts the day's rows plus one row per key, not the history.
+    unified = label_rows.unionByName(history)
+    if compact_history:
+        span = labels.select(F.struct(F.min(F.unix_micros(F.col(label_ts))).alias("lo"),
+                                      F.max(F.unix_micros(F.col(label_ts))).alias("hi"))).scalar()
+        first, last = span.getField("lo"), span.getField("hi")
+        carry = _carry_rows(_last_values(history.where(F.col(TS) < first), key_cols, feats, order),
+                            history.schema, key_cols, feats, first)
+        unified = (label_rows.unionByName(history.where((F.col(TS) >= first) & (F.col(TS) <= last)))
+                   .unionByName(carry))
+
     part_cols = key_cols
     if time_bucket is not None:
         unified = _with_carry_rows(unified, key_cols, feats, order, time_bucket)
@@ -168,28 +199,38 @@ def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple]
     if width <= 0:
         raise JoinError(f"time_bucket must be positive, got {bucket}")
     unified = unified.withColumn(BUCKET, F.expr(f"({TS} - pmod({TS}, {width}L)) div {width}L"))
-    sort_key = F.struct(*order)
-    # Per (key, bucket) and feature: the value (and time) that sorts last in the bucket; label rows
-    # take part with null features, so every bucket holding a label gets a row here.
-    last_in_bucket = unified.groupBy(*key_cols, BUCKET).agg(*[
-        F.max_by(F.struct(F.col(out).alias("v"), (F.col(f"__t_{out}") if timed else F.lit(None).cast("long")).alias("t")),
-                 F.when(F.col(out).isNotNull(), sort_key)).alias(out)
-        for _, _, out, _, timed in feats])
+    # Per (key, bucket), the last values in the bucket; label rows take part with null features, so
+    # every bucket holding a label gets a row here. Then per bucket, the last of the earlier ones.
+    last_in_bucket = _last_values(unified, [*key_cols, BUCKET], feats, order)
     before = Window.partitionBy(*key_cols).orderBy(BUCKET).rowsBetween(Window.unboundedPreceding, -1)
     carried = last_in_bucket.select(*key_cols, BUCKET, *[F.last(out, ignorenulls=True).over(before).alias(out)
                                                           for _, _, out, _, _ in feats])
-    cols = []
+    return unified.unionByName(_carry_rows(carried, unified.schema, key_cols, feats, F.col(BUCKET) * F.lit(width),
+                                           extra=[BUCKET]))
+
+
+def _last_values(rows: DataFrame, group_cols: list[str], feats: list[tuple], order: list[str]) -> DataFrame:
+    """Per group and feature, the non-null value that sorts last by ``order``, as ``struct(v, t)``."""
+    sort_key = F.struct(*order)
+    return rows.groupBy(*group_cols).agg(*[
+        F.max_by(F.struct(F.col(out).alias("v"), (F.col(f"__t_{out}") if timed else F.lit(None).cast("long")).alias("t")),
+                 F.when(F.col(out).isNotNull(), sort_key)).alias(out)
+        for _, _, out, _, timed in feats])
+
+
+def _carry_rows(last: DataFrame, schema: T.StructType, key_cols: list[str], feats: list[tuple], ts: Column,
+                extra: list[str] = ()) -> DataFrame:  # type: ignore[assignment]
+    """Rows of ``schema`` (kind ``CARRY``, at ``ts``) holding the values of ``last`` (``_last_values``' shape)."""
+    values, own = [], {*key_cols, TS, KIND, *extra}
     for _, _, out, _, timed in feats:
-        cols.append(F.col(f"{out}.v").alias(out))
+        values.append(F.col(f"{out}.v").alias(out))
+        own.add(out)
         if timed:
-            cols.append(F.col(f"{out}.t").alias(f"__t_{out}"))
-    others = [F.lit(None).cast(unified.schema[c].dataType).alias(c) for c in unified.columns
-              if c not in {*key_cols, TS, KIND, BUCKET} and c not in {out for _, _, out, _, _ in feats}
-              and not c.startswith("__t_")]
-    carry_rows = (carried.where(~all_of([F.col(out).isNull() for _, _, out, _, _ in feats]))
-                  .select(*key_cols, (F.col(BUCKET) * F.lit(width)).alias(TS), F.lit(CARRY).cast("tinyint").alias(KIND),
-                          *others, *cols, BUCKET))
-    return unified.unionByName(carry_rows)
+            values.append(F.col(f"{out}.t").alias(f"__t_{out}"))
+            own.add(f"__t_{out}")
+    others = [F.lit(None).cast(schema[c].dataType).alias(c) for c in schema.names if c not in own]
+    return (last.where(~all_of([F.col(out).isNull() for _, _, out, _, _ in feats]))
+            .select(*key_cols, ts.alias(TS), F.lit(CARRY).cast("tinyint").alias(KIND), *others, *values, *extra))
 
 
 def all_of(conditions: list[Column]) -> Column:

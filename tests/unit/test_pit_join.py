@@ -34,6 +34,9 @@ profile_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(
 stats_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0, 9))), max_size=10)
 ttls = st.one_of(st.none(), st.integers(0, 6))
 buckets = st.sampled_from([None, 1, 4])  # hot-key split into time buckets of N seconds, or none
+# Labels over the whole history, or only its last seconds (a daily build's shape: most of the
+# history lies before the first label and is compacted to one carry row per key).
+label_shifts = st.sampled_from([0, 8])
 
 # Issue 12: where the times sit (seconds 0..12 after an anchor), at both ends of years 1..9999 and
 # across 1970; tie-breakers of several types drawn from 0..2 (so ties are common; None loses);
@@ -90,14 +93,14 @@ def _hashes(df, features):
 @given(label_rows, profile_rows, stats_rows, ttls, ttls, st.booleans(), buckets,
        st.sampled_from(ANCHORS), st.sampled_from(sorted(TIE_TYPES)), st.sampled_from(KEY_TYPES),
        st.sampled_from(KEY_TYPES + ["smallint"]), st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=24, max_size=24),
-       st.randoms(use_true_random=False), st.integers(1, 4))
+       st.randoms(use_true_random=False), st.integers(1, 4), label_shifts)
 def test_matches_brute_force(spark, ansi, labels_in, profile_in, stats_in, ttl_p, ttl_s, strict_s, bucket,
-                             anchor, tie_type, label_key, table_key, ties, rnd, parts):
+                             anchor, tie_type, label_key, table_key, ties, rnd, parts, shift):
     at_ = lambda t: anchor + timedelta(seconds=t)
     wide = (lambda k: k + WIDE if k == 3 else k)  # key 3 becomes 2^32 + 3 where the column can hold it
     lk = wide if label_key == "bigint" else (lambda k: k)
     tk = wide if table_key == "bigint" else (lambda k: k)
-    labels = [(i, lk(k), at_(t), i % 2) for i, (k, t) in enumerate(labels_in)]
+    labels = [(i, lk(k), at_(min(t + shift, 12)), i % 2) for i, (k, t) in enumerate(labels_in)]
     labels += labels[:2]  # duplicate label rows come out twice
     labels = [(i, *rest) for i, (_, *rest) in enumerate(labels)]
     tb = TIE_TYPES[tie_type]
@@ -216,8 +219,26 @@ def test_a_long_history_per_key_with_ttl(spark, bucket):
         assert _none(r.country) is None
 
 
+def test_history_before_the_first_label_is_compacted_exactly(spark):
+    """Rows before the first label become one carry row per key; values, TTL clocks and ties at
+    the first label's instant come out as with the whole history in the window."""
+    feats = [(1, at(t), t % 3, t, "c%d" % t if t % 4 else None) for t in range(0, 100)]
+    feats += [(1, at(90), 9, 900, None), (2, at(10), 0, 20, "DE"), (2, at(95), 0, None, "US")]  # a tie, a quiet key
+    labels = [(0, 1, at(90), 0), (1, 1, at(99), 1), (2, 2, at(90), 0), (3, 2, at(96), 1), (4, 3, at(95), 0)]
+    for strict in (False, True):
+        src = FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"}, ["age", "country"],
+                            ttl=timedelta(seconds=70), tie_breaker="seq", strict=strict)
+        got = {r.lid: (r.age, r.country) for r in point_in_time_join(spark.createDataFrame(labels, LABELS), [src]).collect()}
+        assert got == {0: (89, "c89") if strict else (900, "c90"), 1: (98, "c98") if strict else (99, "c99"),
+                       2: (None, None), 3: (None, "US"), 4: (None, None)}, strict  # 2: its row is 80 s old
+
+
 def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark):
-    """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges."""
+    """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges.
+
+    Two exchanges per key group, whatever the number of tables: the union's, and the compaction of
+    the history before the first label (partially aggregated before it is shuffled).
+    """
     labels = spark.createDataFrame([(0, 1, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
     a = spark.createDataFrame([(1, at(1), "s1", 30)], "user_id long, event_ts timestamp, snapshot_id string, age int")
     b = spark.createDataFrame([(1, at(1), Decimal(1), 7)], "uid smallint, event_ts timestamp, v decimal(20,2), clicks int")
@@ -225,6 +246,6 @@ def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark)
                                                     ttl=timedelta(seconds=9)),
                                       FeatureSource("b", b, {"user_id": "uid"}, ["clicks"], tie_breaker="v")])
     plan = out._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("Exchange hashpartitioning") == 1, plan
+    assert plan.count("Exchange hashpartitioning") == 2, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan
     assert (out.first().age, out.first().clicks) == (30, 7)
