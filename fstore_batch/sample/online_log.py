@@ -22,7 +22,8 @@ request_ts     timestamp (UTC)             when the request was served; JSON: IS
 
 Faults (``FaultSpec``; see ``conf/skew/sample_faults.yaml``), one per feature:
 
-* ``stale``: the value as of ``request_ts - lag`` (point-in-time join at the earlier time);
+* ``stale``: the value as of ``request_ts - lag`` (point-in-time join at the earlier time; for a
+  sequence feature, the last-N events before the earlier time, and only where that is not empty);
 * ``scale`` (``factor``) and ``round`` (``decimals``): a transformation bug;
 * ``missing``: served null;
 * ``noise``: embedding plus uniform noise in ``[-sigma, sigma]`` per element;
@@ -44,11 +45,13 @@ from enum import Enum
 from pydantic import Field
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from fstore_batch.config.models import Identifier, StrictModel
-from fstore_batch.config.training import TrainingSetConfig
+from fstore_batch.config.training import SequenceRef, TrainingSetConfig
 from fstore_batch.errors import ConfigError
 from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.validation.compare import values_match
 from fstore_batch.validation.config import Tolerance
@@ -113,6 +116,8 @@ def inject_faults(log: DataFrame, spec: FaultSpec, *, request_id: str = "request
         changes = ~values_match(kind, faulty, clean, tol)  # type: ignore[arg-type]
         if fault.kind is not FaultKind.MISSING:
             changes = changes & faulty.isNotNull()  # e.g. no version yet at the stale time: that is not staleness
+        if fault.kind is FaultKind.STALE and isinstance(dtype, T.ArrayType):
+            changes = changes & (F.size(faulty) > 0)  # no events yet at the stale time: not a lagging cache
         k = round(fault.rate * total)
         h = F.xxhash64(F.col(request_id), F.lit(spec.seed), F.lit(fault.feature))
         staged = out.withColumn("__faulty", faulty).withColumn("__changes", changes).withColumn("__h", h)
@@ -155,6 +160,10 @@ def _stale(log: DataFrame, fault: Fault, request_id: str, request_ts: str, ts_cf
     """Join the value as of ``request_ts - lag`` (the same point-in-time join as training)."""
     if fault.lag is None:
         raise ConfigError(f"fault spec: stale fault on '{fault.feature}' needs a 'lag' (e.g. P2D)")
+    seq = next(((s, c) for s in (ts_cfg.sequences if ts_cfg else []) for c in s.columns
+                if f"{s.name}_{c}" == fault.feature), None)
+    if seq is not None and seq[0].table in tables:
+        return _stale_sequence(log, fault.lag, request_id, request_ts, seq[0], seq[1], tables[seq[0].table])
     ref = next(((r, f) for r in (ts_cfg.features if ts_cfg else []) for f in r.features
                 if r.prefix + f == fault.feature), None)
     if ref is None or ref[0].table not in tables:
@@ -166,5 +175,17 @@ def _stale(log: DataFrame, fault: Fault, request_id: str, request_ts: str, ts_cf
     src = FeatureSource(r.table, tables[r.table], dict(r.keys), [col], ttl=r.ttl, strict=r.strict,
                         prefix="__stale_", tie_breaker=r.tie_breaker)
     old = point_in_time_join(labels, [src], label_ts="__as_of").select("__rid", F.col(f"__stale_{col}").alias("__old"))
+    joined = log.join(old, log[request_id] == old["__rid"], "left").drop("__rid")
+    return joined, F.col("__old")
+
+
+def _stale_sequence(log: DataFrame, lag: timedelta, request_id: str, request_ts: str, seq: SequenceRef, column: str,
+                    events: DataFrame) -> tuple[DataFrame, Column]:
+    """The last-N events before ``request_ts - lag`` (the same sequence builder as training)."""
+    labels = log.select(F.col(request_id).alias("__rid"), *[F.col(k) for k in seq.keys],
+                        (F.col(request_ts) - F.expr(f"INTERVAL {int(lag.total_seconds())} SECONDS")).alias("__as_of"))
+    src = SequenceSource(f"__stale_{seq.name}", events, dict(seq.keys), list(seq.columns), n=seq.n, ts=seq.ts,
+                         max_age=seq.max_age, tie_breaker=seq.tie_breaker)
+    old = last_n_events(labels, src, label_ts="__as_of").select("__rid", F.col(src.output[column]).alias("__old"))
     joined = log.join(old, log[request_id] == old["__rid"], "left").drop("__rid")
     return joined, F.col("__old")

@@ -36,6 +36,10 @@ class FeatureSourceRef:
     keys: dict[str, str]  # label column -> table column
     column: str
     ttl: timedelta | None
+    ts: str | None = None  # the table's time column (sequences: the event time)
+    n: int | None = None  # sequences: the last-N length (set only for a sequence feature)
+    tie_breaker: str | None = None  # sequences: orders events with equal times
+    columns: tuple[str, ...] = ()  # sequences: every column of the sequence (their hash orders ties)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,9 @@ def default_checks(ts_cfg: TrainingSetConfig | None) -> tuple[list[FeatureCheck]
             sources[name] = FeatureSourceRef(ref.table, dict(ref.keys), f, ref.ttl)
     for seq in ts_cfg.sequences:
         checks += [FeatureCheck(name=f"{seq.name}_{c}", kind=FeatureKind.SEQUENCE) for c in seq.columns]
+        for c in seq.columns:
+            sources[f"{seq.name}_{c}"] = FeatureSourceRef(seq.table, dict(seq.keys), c, seq.max_age, ts=seq.ts, n=seq.n,
+                                                          tie_breaker=seq.tie_breaker, columns=tuple(seq.columns))
     return checks, sources
 
 

@@ -88,3 +88,21 @@ def test_without_faults_every_feature_is_ok(spark, world):
     assert {r.feature.name: r.verdict.verdict for r in report.features} == {
         f.name: Verdict.OK for f in world["cfg"].features}
     assert all(r.metrics["match_rate"] == 1.0 for r in report.features)
+
+
+def test_a_lagging_sequence_cache_is_found_stale_with_its_lag(spark, world):
+    """Last-N clicks served 2 days behind: found stale, and the lag recovered within 12 h."""
+    faults = FaultSpec.model_validate({"seed": 11, "faults": [
+        {"feature": "clicks_item_id", "kind": "stale", "rate": 0.03, "lag": "P2D"}]})
+    log, injected = inject_faults(world["clean"], faults, ts_cfg=world["ts_cfg"], feature_tables=world["tables"])
+    only = world["cfg"].model_dump(mode="json")
+    only.update(features=[f for f in only["features"] if f["name"] == "clicks_item_id"],
+                groups={"sequences": only["groups"]["sequences"]})
+    report = validate_skew(spark, SkewConfig.model_validate(only), log, world["training"], ts_cfg=world["ts_cfg"],
+                           feature_tables=world["tables"], run_id="stale-seq")
+    r = report.feature("clicks_item_id")
+    assert injected["clicks_item_id"]["rows"] == 90
+    assert (r.verdict.verdict, r.verdict.pattern) == (Verdict.STALE, "stale"), r.verdict.evidence
+    m = r.metrics
+    assert m["mismatch_rate"] == pytest.approx(0.03) and m["stale_share"] >= 0.95 and m["lag_consistent"] == 1.0
+    assert m["lag_low_h"] <= 48.0 <= m["lag_high_h"] and m["lag_high_h"] - m["lag_low_h"] < 12, m
