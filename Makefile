@@ -18,7 +18,7 @@ AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
 AIRFLOW_REQS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4 pytest pytest-timeout pyyaml
 
-.PHONY: help sysdeps install jars airflow airflow-lock dist hbase-up hbase-down hbase-status cluster-up cluster-down \
+.PHONY: help sysdeps browser install jars airflow airflow-lock dist hbase-up hbase-down hbase-status cluster-up cluster-down \
 	cluster-status s3-up s3-down s3-status sample demo test unit lint bench clean
 
 help:  ## list targets
@@ -28,6 +28,11 @@ sysdeps:  ## Java 17 and Maven (Debian packages) if missing
 	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
 	  echo "installing openjdk-17-jdk-headless and maven"; \
 	  apt-get update -qq && apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; fi
+
+browser:  ## Debian's chromium (headless) for the report's browser test, if missing
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing chromium"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -104,7 +109,7 @@ sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
 demo: hbase-up  ## the end-to-end demo on built-in sample data (SIZE=tiny|small|medium)
 	bash scripts/demo.sh
 
-test: sysdeps install jars airflow  ## start HBase, the Spark cluster and the S3 store, run every test, stop what it started
+test: sysdeps browser install jars airflow  ## start HBase, the Spark cluster and the S3 store, run every test, stop what it started
 	@started=""; \
 	$(HBASECTL) status >/dev/null 2>&1 || started="$$started $(HBASECTL)"; \
 	$(CLUSTERCTL) status >/dev/null 2>&1 || started="$$started $(CLUSTERCTL)"; \

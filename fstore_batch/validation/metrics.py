@@ -243,18 +243,7 @@ def summarise(matched: DataFrame, features: list[Feature], *, worst_rows: int = 
     >>> s = summarise(table.where("_status = 'matched'"), features)  # doctest: +SKIP
     >>> s.metrics["u_age"]["match_rate"], s.histograms["u_age"]["edges"][:2]  # doctest: +SKIP
     """
-    base = matched.select("request_id", "_ts", *[F.col(c) for f in features for c in (f.on, f.off)],
-                          *[c.alias(n) for i, f in enumerate(features) for n, c in _base_columns(f, i).items()])
-    rows = base.select(F.date_trunc("hour", F.col("_ts")).alias("hour"),
-                       *[c.alias(n) for i, f in enumerate(features) for n, c in _row_columns(f, i).items()])
-    names = {i: _hour_aggregates(f, i, sketch_k) for i, f in enumerate(features)}
-    per_hour = rows.groupBy("hour").agg(*[c.alias(f"a{i}_{n}") for i, aggs in names.items() for n, c in aggs.items()])
-    plain = [f"a{i}_{n}" for i, aggs in names.items() for n in aggs if not n.startswith("k_") and n != "worst"]
-    rolled = per_hour.agg(F.collect_list(F.struct("hour", *plain)).alias("hours"),
-                          *[_rollup(n, f"a{i}_{n}", worst_rows).alias(f"a{i}_{n}")
-                            for i, aggs in names.items() for n in aggs])
-    reads = [c.alias(n) for i, f in enumerate(features) for n, c in _read_sketches(f, i).items()]
-    row = rolled.select("hours", *[F.col(c) for c in plain], *[f"a{i}_worst" for i in names], *reads).first()
+    row = summary_frame(matched, features, worst_rows=worst_rows, sketch_k=sketch_k).first()
     d = row.asDict(recursive=False) if row is not None else {}
     summary = Summary({}, _hourly(d.get("hours") or [], features))
     for i, f in enumerate(features):
@@ -266,6 +255,23 @@ def summarise(matched: DataFrame, features: list[Feature], *, worst_rows: int = 
             summary.histograms[f.name] = hist
         summary.worst[f.name] = [_worst(w) for w in (g("worst") or [])[:worst_rows]]
     return summary
+
+
+def summary_frame(matched: DataFrame, features: list[Feature], *, worst_rows: int = 5,
+                  sketch_k: int = SKETCH_K) -> DataFrame:
+    """The one-row DataFrame ``summarise`` collects: one scan of ``matched``, grouped by hour, then rolled up."""
+    base = matched.select("request_id", "_ts", *[F.col(c) for f in features for c in (f.on, f.off)],
+                          *[c.alias(n) for i, f in enumerate(features) for n, c in _base_columns(f, i).items()])
+    rows = base.select(F.date_trunc("hour", F.col("_ts")).alias("hour"),
+                       *[c.alias(n) for i, f in enumerate(features) for n, c in _row_columns(f, i).items()])
+    names = {i: _hour_aggregates(f, i, sketch_k) for i, f in enumerate(features)}
+    per_hour = rows.groupBy("hour").agg(*[c.alias(f"a{i}_{n}") for i, aggs in names.items() for n, c in aggs.items()])
+    plain = [f"a{i}_{n}" for i, aggs in names.items() for n in aggs if not n.startswith("k_") and n != "worst"]
+    rolled = per_hour.agg(F.collect_list(F.struct("hour", *plain)).alias("hours"),
+                          *[_rollup(n, f"a{i}_{n}", worst_rows).alias(f"a{i}_{n}")
+                            for i, aggs in names.items() for n in aggs])
+    reads = [c.alias(n) for i, f in enumerate(features) for n, c in _read_sketches(f, i).items()]
+    return rolled.select("hours", *[F.col(c) for c in plain], *[f"a{i}_worst" for i in names], *reads)
 
 
 def _div(a: Any, b: Any) -> float | None:
@@ -350,6 +356,9 @@ def _histogram(f: Feature, x: Any) -> dict[str, Any] | None:
         lo, hi = min(g[0] for g in present), max(g[-1] for g in present)
     if f.kind is FeatureKind.EMBEDDING:
         hi = max(hi, 1.0)
+        lo = min(lo, hi - 0.01)  # all (near) 1: still a readable axis
+    elif hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
     edges = [lo + (hi - lo) * j / HIST_BINS for j in range(HIST_BINS + 1)]
 
     def counts(grid: list[float] | None, n: int | None) -> list[int] | None:

@@ -14,7 +14,7 @@ from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
 from fstore_batch.validation.distributions import distances
 from fstore_batch.validation.features import Feature
-from fstore_batch.validation.metrics import hourly, summarise
+from fstore_batch.validation.metrics import hourly, summarise, summary_frame
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -131,3 +131,16 @@ def test_numeric_tolerance_nulls_and_hourly(spark):
     # largest |diff|), the worst of those first.
     assert [(w["request_id"], w["missing"], w["score"]) for w in s.worst["x"]] == [
         ("r2", "online", None), ("r1", None, pytest.approx(0.02))]
+
+
+def test_every_metric_of_every_kind_comes_from_one_scan_and_two_shuffles(spark):
+    """The plan's shape: one scan of the skew table, one shuffle by hour, one to roll up; no Python."""
+    kinds = {"x": ("double", FeatureKind.NUMERIC), "c": ("string", FeatureKind.CATEGORICAL),
+             "e": ("array<float>", FeatureKind.EMBEDDING), "s": ("array<long>", FeatureKind.SEQUENCE)}
+    cols = ", ".join(f"on__{n} {t}, off__{n} {t}" for n, (t, _) in kinds.items())
+    row = ("r0", T0, "matched", 1.0, 1.0, "a", "a", [1.0], [1.0], [1], [1])
+    df = spark.createDataFrame([row], f"request_id string, _ts timestamp, _status string, {cols}")
+    plan = summary_frame(df, [feature(n, k) for n, (_, k) in kinds.items()])._jdf.queryExecution().executedPlan()
+    text = plan.toString()
+    assert text.count("Exchange") == 2 and text.count("Scan") == 1, text
+    assert "ArrowEvalPython" not in text and "BatchEvalPython" not in text
