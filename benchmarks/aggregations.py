@@ -65,7 +65,7 @@ def key_column(seed: int, keys: int, zipf: float) -> Column:
 
 def generate(spark: SparkSession, folder: str, scale: float, zipf: float) -> tuple[str, str]:
     labels, events, keys = int(1_000_000 * scale), int(20_000_000 * scale), max(int(100_000 * scale), 1)
-    when = lambda seed: F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("id", F.lit(seed)) % MONTH_S))  # noqa: E731
+    when = lambda seed: F.timestamp_seconds(F.lit(START_S) + F.abs(F.xxhash64("id", F.lit(seed)) % MONTH_S))
     lp, ep = f"{folder}/labels_{scale}", f"{folder}/events_{scale}"
     (spark.range(labels).withColumn("user_id", key_column(1, keys, zipf)).withColumn("label_ts", when(2))
      .withColumnRenamed("id", "lid").write.parquet(lp))
@@ -114,7 +114,9 @@ def timed(name: str, df: DataFrame, out: str | None) -> float:
         df.write.format("noop").mode("overwrite").save()
     else:
         df.write.mode("overwrite").parquet(out)
-    return round(time.monotonic() - started, 2)
+    secs = round(time.monotonic() - started, 2)
+    print(f"# {name}: {secs} s (load {load()})", flush=True)  # progress, before the summary line
+    return secs
 
 
 def duckdb_reference(lp: str, ep: str) -> tuple[float, duckdb.DuckDBPyConnection]:

@@ -308,7 +308,7 @@ def _distinct(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: 
     unified = label_rows.unionByName(event_rows).repartition(n, *key_cols)
     # Per output: +1 at max(ts, prev + w) and -1 at ts + w, prev being the value's previous time for
     # the key; a label is one row of its own (o = -1).
-    item = lambda o, t, d: F.struct(F.lit(o).alias("o"), t.alias("t"), F.lit(d).alias("d"))  # noqa: E731
+    item = lambda o, t, d: F.struct(F.lit(o).alias("o"), t.alias("t"), F.lit(d).alias("d"))
     for col, v in valid.items():
         unified = unified.withColumn(f"__prev{v}", F.lag(TS).over(Window.partitionBy(*key_cols, v).orderBy(TS)))
     items = []
