@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.errors import ConfigError, SchemaError, SchemaErrors
+from fstore_batch.joins.aggregations import window_name
 from fstore_batch.validation.config import (
     FeatureCheck,
     FeatureKind,
@@ -90,6 +91,9 @@ def default_checks(ts_cfg: TrainingSetConfig | None) -> tuple[list[FeatureCheck]
             sources[name] = FeatureSourceRef(ref.table, dict(ref.keys), f, ref.ttl)
     for seq in ts_cfg.sequences:
         checks += [FeatureCheck(name=f"{seq.name}_{c}", kind=FeatureKind.SEQUENCE) for c in seq.columns]
+    for agg in ts_cfg.aggregations:  # window aggregates are numbers
+        checks += [FeatureCheck(name=f"{agg.name}_{f.column}_{op.value}_{window_name(w)}", kind=FeatureKind.NUMERIC)
+                   for f in agg.features for op in f.ops for w in f.windows]
         for c in seq.columns:
             sources[f"{seq.name}_{c}"] = FeatureSourceRef(seq.table, dict(seq.keys), c, seq.max_age, ts=seq.ts, n=seq.n,
                                                           tie_breaker=seq.tie_breaker, columns=tuple(seq.columns))

@@ -27,7 +27,8 @@ EXPECTED = {"u_lifetime_value": (Verdict.STALE, "stale"), "i_ctr_7d": (Verdict.T
             "u_country": (Verdict.MISSING_ONLINE, None), "user_emb": (Verdict.TRANSFORM_MISMATCH, "noise"),
             "clicks_item_id": (Verdict.TRANSFORM_MISMATCH, "truncated"),
             "i_impressions_7d": (Verdict.TRANSFORM_MISMATCH, "scaled"), "i_category": (Verdict.ENCODING, "case"),
-            "item_emb": (Verdict.ENCODING, "wrong_dimension")}
+            "item_emb": (Verdict.ENCODING, "wrong_dimension"),
+            "clicks_dwell_ms_mean_7d": (Verdict.TRANSFORM_MISMATCH, "scaled")}
 
 
 @pytest.fixture(scope="module")
