@@ -91,12 +91,12 @@ def default_checks(ts_cfg: TrainingSetConfig | None) -> tuple[list[FeatureCheck]
             sources[name] = FeatureSourceRef(ref.table, dict(ref.keys), f, ref.ttl)
     for seq in ts_cfg.sequences:
         checks += [FeatureCheck(name=f"{seq.name}_{c}", kind=FeatureKind.SEQUENCE) for c in seq.columns]
-    for agg in ts_cfg.aggregations:  # window aggregates are numbers
-        checks += [FeatureCheck(name=f"{agg.name}_{f.column}_{op.value}_{window_name(w)}", kind=FeatureKind.NUMERIC)
-                   for f in agg.features for op in f.ops for w in f.windows]
         for c in seq.columns:
             sources[f"{seq.name}_{c}"] = FeatureSourceRef(seq.table, dict(seq.keys), c, seq.max_age, ts=seq.ts, n=seq.n,
                                                           tie_breaker=seq.tie_breaker, columns=tuple(seq.columns))
+    for agg in ts_cfg.aggregations:  # window aggregates are numbers
+        checks += [FeatureCheck(name=f"{agg.name}_{f.column}_{op.value}_{window_name(w)}", kind=FeatureKind.NUMERIC)
+                   for f in agg.features for op in f.ops for w in f.windows]
     return checks, sources
 
 
