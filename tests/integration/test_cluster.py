@@ -36,6 +36,7 @@ import yaml
 from pyspark.testing import assertDataFrameEqual
 
 from fstore_batch.config import FeatureStoreConfig, load_config
+from fstore_batch.sample.writer import write_labels
 from fstore_batch.session import DELTA_CONF, delta_jars, s3a_classpath
 from fstore_batch.sources.hbase.scan import list_region_ranges
 from fstore_batch.storage.delta.registry import REGISTRY_TABLE
@@ -51,6 +52,7 @@ MASTER = f"spark://127.0.0.1:{os.environ.get('FSTORE_SPARK_MASTER_PORT', '7077')
 MASTER_UI = f"http://127.0.0.1:{os.environ.get('FSTORE_SPARK_MASTER_UI_PORT', '8080')}"
 PROFILE = ROOT / "conf" / "profiles" / "cluster.yaml"
 HADOOP_PREFIX = "spark.hadoop."
+pytestmark = pytest.mark.timeout(1800)  # its first test's set-up: seeding, a local-mode run and the cluster run, on 2 cores
 
 
 def _yaml(path: Path, doc: dict) -> str:
@@ -128,7 +130,7 @@ def local_run(spark, deployment, seeded_sample):
     served = run_cli("sample-online-log", "-c", f["skew"], "--training-set", local["ts"]["output"], "--clean",
                      "--out", cluster["online_log"])
     assert served.returncode == 0, served.stderr[-3000:]
-    spark.read.parquet(str(seeded_sample.labels)).write.parquet(cluster["ts"]["labels"]["path"])
+    write_labels(seeded_sample.data, cluster["ts"]["labels"]["path"])  # as `fstore-batch sample --labels-out s3a://`
     return proc
 
 
@@ -210,8 +212,10 @@ def test_the_cluster_rows_equal_the_local_mode_rows(spark, deployment, local_run
     assertDataFrameEqual(read(cluster["registry"]).select(cols), read(local["registry"]).select(cols))
     verdicts = read(f"{cluster['root']}/delta/skew_metrics").where("verdict IS NOT NULL")
     assert verdicts.count() > 0 and verdicts.where("verdict != 'ok'").count() == 0  # served as built: no skew
-    report = spark.read.text(f"{cluster['root']}/reports/*/report.json", wholetext=True).collect()
-    assert len(report) == 1 and json.loads(report[0].value)["run_id"]
+    [report] = spark.read.text(f"{cluster['root']}/reports/*/report.json", wholetext=True).collect()
+    paths = json.loads(report.value)["paths"]  # the HTML report and Great Expectations' Data Docs are on the store
+    assert paths["html"].startswith(cluster["root"]) and paths["data_docs"].startswith(cluster["root"])
+    assert spark.read.text(paths["html"]).count() > 0 and spark.read.text(paths["data_docs"]).count() > 0
 
 
 def test_the_hbase_regions_were_scanned_in_the_executors(seeded_sample, cluster_run):
