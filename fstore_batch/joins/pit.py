@@ -1,4 +1,4 @@
-"""Exact point-in-time joins: one shuffle and one sorted pass per entity key, no row fan-out.
+"""Exact point-in-time joins: one sorted pass per entity key over the labels' span, no row fan-out.
 
 For each group of feature tables that share the labels' entity key, the labels and every
 feature row of those tables are unioned into one narrow DataFrame (label columns packed into one
@@ -28,10 +28,10 @@ scalar subquery planned with the join. A one-day window of labels over a month o
 sorts the day's rows plus one row per key instead of the month.
 
 Hot keys: with ``time_bucket`` set, rows are partitioned by (key, time bucket) instead of by key,
-so a key with millions of rows is spread over many tasks. Each bucket first gets one synthetic
-"carry" row holding, per feature, the last value (and its time) from the key's earlier buckets,
-computed by a small aggregation over (key, bucket) and a running window over a key's buckets.
-The result is identical; the cost is a second, partially aggregated pass over the union.
+so a key with millions of rows is spread over many tasks. The window pass gives each label the
+last values within its bucket and marks each bucket's last row; then only the labels and one row
+per bucket go through a second, small exchange by key, where a running window over the earlier
+buckets' last rows supplies what came before the bucket. The result is identical.
 """
 
 from __future__ import annotations
@@ -167,46 +167,71 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
         unified = (label_rows.unionByName(history.where((F.col(TS) >= first) & (F.col(TS) <= last)))
                    .unionByName(carry))
 
-    part_cols = key_cols
     if time_bucket is not None:
-        unified = _with_carry_rows(unified, key_cols, feats, order, time_bucket)
-        part_cols = [*key_cols, BUCKET]
+        return _join_bucketed(unified, key_cols, feats, order, sources, partitions, time_bucket)
     if partitions:
-        unified = unified.repartition(partitions, *part_cols)
-    w = (Window.partitionBy(*part_cols).orderBy(*order)
+        unified = unified.repartition(partitions, *key_cols)
+    w = (Window.partitionBy(*key_cols).orderBy(*order)
          .rowsBetween(Window.unboundedPreceding, Window.currentRow))
     filled = []
     for i, _, out, _, timed in feats:
         value = F.last(out, ignorenulls=True).over(w)
         if timed:
-            ttl_us = min(sources[i].ttl // timedelta(microseconds=1), MAX_US)  # type: ignore[operator]
-            value = F.when(F.col(TS) - F.last(f"__t_{out}", ignorenulls=True).over(w) <= F.lit(ttl_us), value)
+            value = _within_ttl(F.last(f"__t_{out}", ignorenulls=True).over(w), value, sources[i])
         filled.append(F.when(F.col(TS).isNotNull(), value).alias(out))
     return (unified.select(PAYLOAD, *filled)
             .where(F.col(PAYLOAD).isNotNull())  # label rows, and only they, carry a payload
             .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
 
 
-def _with_carry_rows(unified: DataFrame, key_cols: list[str], feats: list[tuple], order: list[str],
-                     bucket: timedelta) -> DataFrame:
-    """Add a bucket column, and per (key, bucket) one carry row with the last values of earlier buckets.
+def _within_ttl(ts: Column, value: Column, source: FeatureSource) -> Column:
+    """``value`` when the row's time ``TS`` is at most ``source.ttl`` after ``ts``, else null."""
+    ttl_us = min(source.ttl // timedelta(microseconds=1), MAX_US)  # type: ignore[operator]
+    return F.when(F.col(TS) - ts <= F.lit(ttl_us), value)
 
-    The carry row sorts first in its bucket (the bucket's first instant, kind ``CARRY`` below every
-    other kind), so the per-(key, bucket) window sees exactly what the per-key window would have
-    seen before the bucket. Buckets are ``floor(time / width)``, also before 1970.
+
+def _join_bucketed(unified: DataFrame, key_cols: list[str], feats: list[tuple], order: list[str],
+                   sources: list[FeatureSource], partitions: int | None, bucket: timedelta) -> DataFrame:
+    """The join's pass per (key, time bucket), so that a hot key's rows are spread over many tasks.
+
+    1. One sorted window pass per (key, bucket) gives each label the last values (and times)
+       within its bucket, and marks each bucket's last row, which holds the bucket's last values.
+    2. Only the labels and the bucket ends go on, partitioned by key, ordered by bucket with a
+       bucket's end after its labels: a running window over the earlier buckets' ends gives each
+       label the value from before its bucket.
+    3. A label takes its bucket's value, else the earlier buckets' one, then the TTL applies.
+    Buckets are ``floor(time / width)``, also before 1970. The rows are the unbucketed join's.
     """
     width = bucket // timedelta(microseconds=1)
     if width <= 0:
         raise JoinError(f"time_bucket must be positive, got {bucket}")
     unified = unified.withColumn(BUCKET, F.expr(f"({TS} - pmod({TS}, {width}L)) div {width}L"))
-    # Per (key, bucket), the last values in the bucket; label rows take part with null features, so
-    # every bucket holding a label gets a row here. Then per bucket, the last of the earlier ones.
-    last_in_bucket = _last_values(unified, [*key_cols, BUCKET], feats, order)
-    before = Window.partitionBy(*key_cols).orderBy(BUCKET).rowsBetween(Window.unboundedPreceding, -1)
-    carried = last_in_bucket.select(*key_cols, BUCKET, *[F.last(out, ignorenulls=True).over(before).alias(out)
-                                                          for _, _, out, _, _ in feats])
-    return unified.unionByName(_carry_rows(carried, unified.schema, key_cols, feats, F.col(BUCKET) * F.lit(width),
-                                           extra=[BUCKET]))
+    part_cols = [*key_cols, BUCKET]
+    if partitions:
+        unified = unified.repartition(partitions, *part_cols)
+    spec = Window.partitionBy(*part_cols).orderBy(*order)
+    running = spec.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    values = [(out, f"__t_{out}" if timed else None) for _, _, out, _, timed in feats]
+    in_bucket = (unified.select(*part_cols, TS, PAYLOAD, F.lead(F.lit(1)).over(spec).isNull().alias("__end"),
+                                *[F.last(c, ignorenulls=True).over(running).alias(c)
+                                  for v, t in values for c in (v, t) if c])
+                 .where(F.col(PAYLOAD).isNotNull() | F.col("__end")))
+    earlier = (Window.partitionBy(*key_cols).orderBy(BUCKET, "__end")
+               .rowsBetween(Window.unboundedPreceding, -1))
+    filled = []
+    for i, (v, t) in enumerate(values):
+        before = F.last(F.when(F.col("__end"), F.col(v)), ignorenulls=True).over(earlier)
+        value = F.coalesce(F.col(v), before)
+        if t:
+            time = F.when(F.col(v).isNotNull(), F.col(t)).otherwise(
+                F.last(F.when(F.col("__end"), F.col(t)), ignorenulls=True).over(earlier))
+            value = _within_ttl(time, value, sources[feats[i][0]])
+        filled.append(F.when(F.col(TS).isNotNull(), value).alias(v))
+    if partitions:
+        in_bucket = in_bucket.repartition(partitions, *key_cols)
+    return (in_bucket.select(PAYLOAD, *filled)
+            .where(F.col(PAYLOAD).isNotNull())
+            .select(f"{PAYLOAD}.*", *[v for v, _ in values]))
 
 
 def _last_values(rows: DataFrame, group_cols: list[str], feats: list[tuple], order: list[str]) -> DataFrame:
