@@ -10,7 +10,29 @@ percent of the served values faulted (scaled, rounded, missing, noisy, truncated
 is ``log.join(training, "request_id")`` written to the ``noop`` sink (every row and column
 materialised). The validation is ``validate_skew`` end to end: matching, coverage, every metric
 overall and per hour, distributions, verdicts, worst rows and both Great Expectations suites
-(no staleness search: synthetic features have no history table). Target: <= 3x the join.
+(no staleness search: synthetic features have no history table). Target (issue 15): <= 2x the
+join at 100k and at 1M requests. ``--scale`` is the fraction of 1,000,000 requests.
+
+Where the time goes (2026-11-30, 16:23-16:37 UTC, ``--scale 0.1``, load average 12-21 from other
+Spark jobs on the 2-core machine; verdicts identical to the run before the rewrite):
+
+    bare join 53.2 s; validation 549 s = 10.3x (issue 15 measured 15.7x before the rewrite)
+    match 99.1 s (1.9x the join) | coverage 12.9 s | metrics (one pass) 395 s |
+    categorical distances 8.3 s | Great Expectations 33.7 s
+
+* The metrics pass is one job (one scan, a shuffle by hour, a roll-up) but it is dominated by the
+  per-hour KLL sketches: the synthetic log spans 30 days, so 720 hour groups x 56 sketches, in an
+  ObjectHashAggregate (no code generation; above 128 groups per task it falls back to sorting its
+  input). Profiled at 20,000 requests (load 6-11): ``summarise`` 55.3 s, 22.9 s without the
+  sketches. A daily log has 24 hour groups; sketching per day (or in one global aggregate beside
+  the hourly counts) is the next step.
+* Matching costs about two joins: both sides are deduplicated by request id (an aggregation with
+  ``min_by`` over a struct of every column), fully outer-joined and persisted.
+* Great Expectations now checks the computed results (one row) and the training set's schema,
+  nulls and ranges with ``BOOLEAN_ONLY`` results: 33.7 s, mostly the training-set suite's passes.
+
+The 2x target is not met; the 1M-request run was not measured this session (the benchmark lock
+was held by another benchmark for over 40 minutes).
 """
 
 from __future__ import annotations
@@ -112,7 +134,7 @@ def main() -> None:
         skew_s = time.monotonic() - started
         print(report.summary())
         print(f"phases: {report.timings}")
-        print(f"validation: {skew_s:.2f} s; bare join: {join_s:.2f} s; ratio {skew_s / join_s:.2f}x (target <= 3x)")
+        print(f"validation: {skew_s:.2f} s; bare join: {join_s:.2f} s; ratio {skew_s / join_s:.2f}x (target <= 2x)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         spark.stop()
