@@ -16,9 +16,8 @@ with a `noop` write and timed (best of --repeat, run round robin):
   Tempo-style, on 64 shuffle partitions. Besides the time, the slowest and median task of the
   heaviest shuffle-reading stage are read from Spark's status API: the straggler ratio;
 * daily: a daily build's shape, one day of labels (1/30 of one_table's) over the month of feature
-  rows: the project's join (history before the first label compacted into one carry row per key)
-  beside the same join over the full history (``compact_history=False``, the engine before this
-  optimisation; its rows must be identical) and Tempo-style;
+  rows: the project's join beside Tempo-style (the issue's ">= 3x faster than today" target is not
+  reached: see "Where the time goes");
 * sequences: last-50 sequences over 20,000,000 events for the labels, `last_n_events` beside the
   baseline: key join on `event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
 
@@ -83,12 +82,11 @@ def generate(spark: SparkSession, folder: str, labels: int, rows: int, keys: int
     return lp, paths
 
 
-def project(labels: DataFrame, tables: list[DataFrame], time_bucket: timedelta | None = None, *,
-            compact_history: bool = True) -> DataFrame:
+def project(labels: DataFrame, tables: list[DataFrame], time_bucket: timedelta | None = None) -> DataFrame:
     prefix = len(tables) > 1
     sources = [FeatureSource(f"t{i}", df, {"user_id": "user_id"}, FEATURES, tie_breaker="rid",
                              prefix=f"t{i}_" if prefix else "") for i, df in enumerate(tables)]
-    return point_in_time_join(labels, sources, time_bucket=time_bucket, compact_history=compact_history)
+    return point_in_time_join(labels, sources, time_bucket=time_bucket)
 
 
 def feast_style(labels: DataFrame, feats: DataFrame) -> DataFrame:
@@ -251,21 +249,12 @@ def case_daily(spark: SparkSession, folder: str, n: dict[str, int], args: argpar
     lp, (fp,) = generate(spark, f"{folder}/daily", day_labels, n["rows"], n["keys"], label_days=1)
     labels, feats = spark.read.parquet(lp), spark.read.parquet(fp)
     res = best_of(spark, {"project_s": lambda: project(labels, [feats]),
-                          "project_full_history_s": lambda: project(labels, [feats], compact_history=False),
                           "tempo_style_s": lambda: tempo_style(labels, feats)}, args.repeat)
-    outs = {}
-    for name, compact in (("compacted", True), ("full_history", False)):
-        outs[name] = f"{folder}/daily/{name}"
-        project(labels, [feats], compact_history=compact).write.parquet(outs[name])
-    con = duckdb.connect()
-    differ = sum(con.execute(f"""SELECT count(*) FROM (SELECT * FROM read_parquet('{a}/*.parquet')
-                                  EXCEPT ALL SELECT * FROM read_parquet('{b}/*.parquet'))""").fetchone()[0]
-                 for a, b in ((outs["compacted"], outs["full_history"]), (outs["full_history"], outs["compacted"])))
-    _, mismatches = duckdb_reference(lp, fp, outs["compacted"])
-    return {"labels": day_labels, **rounded(res),
-            "speedup_over_full_history": round(res["project_full_history_s"] / res["project_s"], 2),
-            "project_over_tempo": round(res["project_s"] / res["tempo_style_s"], 3), "target": "speedup >= 3",
-            "rows_differing": differ, "mismatches_vs_duckdb": mismatches}
+    out = f"{folder}/daily/project_out"
+    project(labels, [feats]).write.parquet(out)
+    _, mismatches = duckdb_reference(lp, fp, out)
+    return {"labels": day_labels, **rounded(res), "project_over_tempo": round(res["project_s"] / res["tempo_style_s"], 3),
+            "mismatches_vs_duckdb": mismatches}
 
 
 CASES = {"daily": case_daily, "one_table": case_one_table, "four_tables": case_four_tables, "zipf": case_zipf, "sequences": case_sequences}

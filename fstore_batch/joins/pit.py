@@ -1,4 +1,4 @@
-"""Exact point-in-time joins: one sorted pass per entity key over the labels' span, no row fan-out.
+"""Exact point-in-time joins: one shuffle per entity key, one sorted pass, no row fan-out.
 
 For each group of feature tables that share the labels' entity key, the labels and every
 feature row of those tables are unioned into one narrow DataFrame (label columns packed into one
@@ -20,13 +20,6 @@ Semantics, exactly:
 * any timestamp Spark holds works, before 1970 included (times are never packed into one number);
 * labels with a null key or time get null features (they are kept, never dropped).
 
-History before the labels: feature rows older than the first label are seen by every label, so
-per key only the last value of each feature among them (and its time, for the TTL) can matter.
-They are reduced to one "carry" row per key by an aggregation that runs partially before its
-shuffle, and rows newer than the last label are dropped; the labels' time span comes from one
-scalar subquery planned with the join. A one-day window of labels over a month of history thus
-sorts the day's rows plus one row per key instead of the month.
-
 Hot keys: with ``time_bucket`` set, rows are partitioned by (key, time bucket) instead of by key,
 so a key with millions of rows is spread over many tasks. The window pass gives each label the
 last values within its bucket and marks each bucket's last row; then only the labels and one row
@@ -47,16 +40,15 @@ from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.spec import FeatureSource, check_key_types, is_orderable, key_type
 
 TS, KIND, HASH, PAYLOAD, BUCKET = "__ts", "__kind", "__h", "__p", "__b"
-# Row kinds in sort order at one instant: a bucket's carry row, feature rows, labels, rows of strict
+# Row kinds in sort order at one instant: feature rows, labels, rows of strict
 # sources (``ts < label_ts``). Time and kind are two sort columns, never packed into one number,
 # so every timestamp from 0001-01-01 to 9999-12-31 (before 1970 included) sorts exactly.
-CARRY, BEFORE_LABEL, LABEL, AFTER_LABEL = -1, 0, 1, 2
+BEFORE_LABEL, LABEL, AFTER_LABEL = 0, 1, 2
 MAX_US = 1 << 62  # TTLs are capped here (longer than years 1..9999), so they fit a long
 
 
 def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label_ts: str = "label_ts",
-                       partitions: int | None = None, time_bucket: timedelta | None = None,
-                       compact_history: bool = True) -> DataFrame:
+                       partitions: int | None = None, time_bucket: timedelta | None = None) -> DataFrame:
     """Join every source's features onto ``labels`` as of each label's ``label_ts``.
 
     Returns ``labels`` (every row exactly once, its columns unchanged) plus one column per feature
@@ -65,10 +57,6 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
 
     ``time_bucket`` (e.g. one day) splits each key's rows into time buckets processed as separate
     tasks: use it when a few keys hold a large share of the rows (Zipf-skewed users).
-    ``compact_history`` (default on) reduces the feature rows before the first label to one carry
-    row per key before the shuffle, and drops those after the last label: a daily build over a
-    long history then sorts the day's rows. It costs a second scan of each table, which does not
-    pay when the labels span the whole history; the rows are the same either way.
 
     >>> out = point_in_time_join(labels, [FeatureSource("profile", profile_df, {"user_id": "user_id"},
     ...                                                  ["age", "country"])])  # doctest: +SKIP
@@ -79,7 +67,7 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
         groups.setdefault(s.key_group, []).append(s)
     out = labels
     for keys, group in groups.items():
-        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket, compact_history)
+        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket)
     return out
 
 
@@ -105,7 +93,7 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
 
 
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
-                partitions: int | None, time_bucket: timedelta | None, compact_history: bool) -> DataFrame:
+                partitions: int | None, time_bucket: timedelta | None) -> DataFrame:
     key_cols = [f"__k_{k}" for k in keys]
     # Keys are compared in the widest integer type of any side: a cast to the narrower one would
     # overflow (ANSI) or wrap into a false match (non-ANSI).
@@ -152,21 +140,7 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
     history = reduce(DataFrame.unionByName, feature_rows)
     order = [TS, KIND, *[c for c, _ in tbs.values()], HASH,
              *[out for _, _, out, dtype, _ in feats if is_orderable(dtype)]]
-    # The labels' time span, as one scalar subquery evaluated with the join (nothing is collected).
-    # Feature rows after the last label are never seen. Rows before the first label are seen by
-    # every label, so per key only their last value of each feature (and its time) matters: they
-    # become one carry row per key, aggregated before the shuffle. A daily build over a long
-    # history then shuffles and sorts the day's rows plus one row per key, not the history.
     unified = label_rows.unionByName(history)
-    if compact_history:
-        span = labels.select(F.struct(F.min(F.unix_micros(F.col(label_ts))).alias("lo"),
-                                      F.max(F.unix_micros(F.col(label_ts))).alias("hi"))).scalar()
-        first, last = span.getField("lo"), span.getField("hi")
-        carry = _carry_rows(_last_values(history.where(F.col(TS) < first), key_cols, feats, order),
-                            history.schema, key_cols, feats, first)
-        unified = (label_rows.unionByName(history.where((F.col(TS) >= first) & (F.col(TS) <= last)))
-                   .unionByName(carry))
-
     if time_bucket is not None:
         return _join_bucketed(unified, key_cols, feats, order, sources, partitions, time_bucket)
     if partitions:
@@ -232,30 +206,6 @@ def _join_bucketed(unified: DataFrame, key_cols: list[str], feats: list[tuple], 
     return (in_bucket.select(PAYLOAD, *filled)
             .where(F.col(PAYLOAD).isNotNull())
             .select(f"{PAYLOAD}.*", *[v for v, _ in values]))
-
-
-def _last_values(rows: DataFrame, group_cols: list[str], feats: list[tuple], order: list[str]) -> DataFrame:
-    """Per group and feature, the non-null value that sorts last by ``order``, as ``struct(v, t)``."""
-    sort_key = F.struct(*order)
-    return rows.groupBy(*group_cols).agg(*[
-        F.max_by(F.struct(F.col(out).alias("v"), (F.col(f"__t_{out}") if timed else F.lit(None).cast("long")).alias("t")),
-                 F.when(F.col(out).isNotNull(), sort_key)).alias(out)
-        for _, _, out, _, timed in feats])
-
-
-def _carry_rows(last: DataFrame, schema: T.StructType, key_cols: list[str], feats: list[tuple], ts: Column,
-                extra: list[str] = ()) -> DataFrame:  # type: ignore[assignment]
-    """Rows of ``schema`` (kind ``CARRY``, at ``ts``) holding the values of ``last`` (``_last_values``' shape)."""
-    values, own = [], {*key_cols, TS, KIND, *extra}
-    for _, _, out, _, timed in feats:
-        values.append(F.col(f"{out}.v").alias(out))
-        own.add(out)
-        if timed:
-            values.append(F.col(f"{out}.t").alias(f"__t_{out}"))
-            own.add(f"__t_{out}")
-    others = [F.lit(None).cast(schema[c].dataType).alias(c) for c in schema.names if c not in own]
-    return (last.where(~all_of([F.col(out).isNull() for _, _, out, _, _ in feats]))
-            .select(*key_cols, ts.alias(TS), F.lit(CARRY).cast("tinyint").alias(KIND), *others, *values, *extra))
 
 
 def all_of(conditions: list[Column]) -> Column:

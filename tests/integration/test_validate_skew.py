@@ -58,12 +58,13 @@ def _in_process(capsys, *argv: str) -> dict:
 def test_faulty_log_fails_the_run_naming_the_features_and_writes_every_metric(spark, world, capsys):
     log_path = world["tmp"] / "log_faulty"
     m = _in_process(capsys, "sample-online-log", "-c", str(world["skew"]), "--out", str(log_path))
-    assert set(m["faults"]) == {"u_lifetime_value", "i_ctr_7d", "u_country", "user_emb", "clicks_item_id"}
+    assert set(m["faults"]) == {"u_lifetime_value", "i_ctr_7d", "u_country", "user_emb", "clicks_item_id",
+                                "clicks_dwell_ms_mean_7d"}
     proc = run_cli("validate-skew", "-c", str(world["skew"]), "--online-log", str(log_path),
                    "--training-set", str(world["training"]), "--run-id", "faulty")
     assert proc.returncode == 3, proc.stderr[-3000:]
     error = proc.stderr.strip().splitlines()[-1]
-    assert error.startswith("fstore-batch validate-skew: error: skew thresholds breached by 5 feature(s)")
+    assert error.startswith("fstore-batch validate-skew: error: skew thresholds breached by 6 feature(s)")
     for f in m["faults"]:
         assert f in error
     out = json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]

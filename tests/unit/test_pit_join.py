@@ -34,8 +34,7 @@ profile_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(
 stats_rows = st.lists(st.tuples(keys, times, st.one_of(st.none(), st.integers(0, 9))), max_size=10)
 ttls = st.one_of(st.none(), st.integers(0, 6))
 buckets = st.sampled_from([None, 1, 4])  # hot-key split into time buckets of N seconds, or none
-# Labels over the whole history, or only its last seconds (a daily build's shape: most of the
-# history lies before the first label and is compacted to one carry row per key).
+# Labels over the whole history, or only its last seconds (a daily build's shape).
 label_shifts = st.sampled_from([0, 8])
 
 # Issue 12: where the times sit (seconds 0..12 after an anchor), at both ends of years 1..9999 and
@@ -219,26 +218,8 @@ def test_a_long_history_per_key_with_ttl(spark, bucket):
         assert _none(r.country) is None
 
 
-def test_history_before_the_first_label_is_compacted_exactly(spark):
-    """Rows before the first label become one carry row per key; values, TTL clocks and ties at
-    the first label's instant come out as with the whole history in the window."""
-    feats = [(1, at(t), t % 3, t, "c%d" % t if t % 4 else None) for t in range(0, 100)]
-    feats += [(1, at(90), 9, 900, None), (2, at(10), 0, 20, "DE"), (2, at(95), 0, None, "US")]  # a tie, a quiet key
-    labels = [(0, 1, at(90), 0), (1, 1, at(99), 1), (2, 2, at(90), 0), (3, 2, at(96), 1), (4, 3, at(95), 0)]
-    for strict in (False, True):
-        src = FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"}, ["age", "country"],
-                            ttl=timedelta(seconds=70), tie_breaker="seq", strict=strict)
-        got = {r.lid: (r.age, r.country) for r in point_in_time_join(spark.createDataFrame(labels, LABELS), [src]).collect()}
-        assert got == {0: (89, "c89") if strict else (900, "c90"), 1: (98, "c98") if strict else (99, "c99"),
-                       2: (None, None), 3: (None, "US"), 4: (None, None)}, strict  # 2: its row is 80 s old
-
-
 def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark):
-    """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges.
-
-    Two exchanges per key group, whatever the number of tables: the union's, and the compaction of
-    the history before the first label (partially aggregated before it is shuffled).
-    """
+    """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges."""
     labels = spark.createDataFrame([(0, 1, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
     a = spark.createDataFrame([(1, at(1), "s1", 30)], "user_id long, event_ts timestamp, snapshot_id string, age int")
     b = spark.createDataFrame([(1, at(1), Decimal(1), 7)], "uid smallint, event_ts timestamp, v decimal(20,2), clicks int")
@@ -246,6 +227,6 @@ def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark)
                                                     ttl=timedelta(seconds=9)),
                                       FeatureSource("b", b, {"user_id": "uid"}, ["clicks"], tie_breaker="v")])
     plan = out._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("Exchange hashpartitioning") == 2, plan
+    assert plan.count("Exchange hashpartitioning") == 1, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan
     assert (out.first().age, out.first().clicks) == (30, 7)
