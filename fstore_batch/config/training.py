@@ -69,7 +69,8 @@ class SequenceRef(StrictModel):
 
 
 class AggregationOp(str, Enum):
-    """A window aggregation op (``fstore_batch.joins.aggregations.Op``)."""
+    """A window aggregation op (``fstore_batch.joins.aggregations.Op``); the value is its name in
+    configs and output columns."""
 
     COUNT = "count"
     SUM = "sum"

@@ -53,12 +53,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import Enum
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from fstore_batch.config.training import AggregationOp
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import all_of
 from fstore_batch.joins.spec import check_key_types, is_orderable, key_type
@@ -68,17 +68,7 @@ US = timedelta(microseconds=1)
 MAX_WINDOW = timedelta(days=100 * 366)  # keeps t - w and ts + w inside a long for every year 1..9999
 
 
-class Op(str, Enum):
-    """An aggregation op; the value is its name in configs and output columns."""
-
-    COUNT = "count"
-    SUM = "sum"
-    MEAN = "mean"
-    MIN = "min"
-    MAX = "max"
-    APPROX_COUNT_DISTINCT = "approx_count_distinct"
-    COUNT_DISTINCT = "count_distinct"
-
+Op = AggregationOp  # an aggregation op; its value is its name in configs and output columns
 
 TILED = (Op.COUNT, Op.SUM, Op.MEAN, Op.MIN, Op.MAX)
 DISTINCT = (Op.COUNT_DISTINCT, Op.APPROX_COUNT_DISTINCT)

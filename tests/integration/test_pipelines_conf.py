@@ -20,7 +20,7 @@ from tests.support.cli import ROOT, run
 
 PIPELINES = yaml.safe_load((ROOT / "conf" / "pipelines.yaml").read_text())
 JOBS = {"snapshot_hbase.py": "snapshot", "build_training_set.py": "build", "validate_skew.py": "validate-skew",
-        "publish_training_set.py": "publish"}
+        "publish_training_set.py": "publish", "run_pipeline.py": "run"}
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES["pipelines"], ids=lambda p: p["name"])
