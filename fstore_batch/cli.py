@@ -121,8 +121,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     total_cells = sum(m["cells"] for m in results)
     seconds = sum(m["seconds"] for m in results)
     emit_metrics("snapshot", {
-        "tables": {m["table"]: {k: m.get(k) for k in ("mode", "version", "rows", "cells", "bytes", "quarantined",
-                                                       "regions", "seconds")} for m in results},
+        "tables": {m["table"]: {k: m.get(k) for k in ("mode", "version", "state_version", "rows", "cells", "bytes",
+                                                       "quarantined", "regions", "seconds")} for m in results},
         "rows": sum(m["rows"] for m in results), "cells": total_cells,
         "bytes": sum(m["bytes"] for m in results), "quarantined": sum(m["quarantined"] for m in results),
         "regions": sum(m["regions"] for m in results), "seconds": round(seconds, 3),

@@ -156,6 +156,17 @@ class MaintenanceSpec(StrictModel):
     log_retention_days: int = Field(default=30, ge=1)
 
 
+class StateSpec(StrictModel):
+    """Per-table feature state (``fstore_batch.storage.delta.state``), kept by every snapshot."""
+
+    enabled: bool = Field(default=True, description="keep the compacted state that daily builds read")
+    keys: list[Identifier] | None = Field(
+        default=None, description="entity key the state is kept by (default: every row-key part); joins on "
+                                  "other keys read the history")
+    events: int = Field(default=0, ge=0, le=100_000,
+                        description="newest events kept per key: the largest sequence `n` any training set needs")
+
+
 class FeatureTableSpec(StrictModel):
     """How one HBase table maps to an offline feature table."""
 
@@ -167,6 +178,7 @@ class FeatureTableSpec(StrictModel):
     max_versions: int = Field(default=1, ge=1, le=1000, description="versions kept by the HBase column family")
     ttl: timedelta | None = Field(default=None, description="feature TTL for point-in-time joins")
     maintenance: MaintenanceSpec = Field(default_factory=MaintenanceSpec)
+    state: StateSpec = Field(default_factory=StateSpec)
     max_bad_fraction: float = Field(default=0.01, ge=0.0, le=1.0,
                                     description="fail the snapshot when more than this fraction of cells is quarantined")
 
@@ -181,7 +193,15 @@ class FeatureTableSpec(StrictModel):
                 raise ValueError(f"unique {what} names, got duplicates {dup}")
         if clash:
             raise ValueError(f"feature names distinct from row-key parts, got {sorted(clash)} in both")
+        unknown = sorted(set(self.state.keys or []) - set(self.row_key.key_names))
+        if unknown:
+            raise ValueError(f"state.keys among the row-key parts {self.row_key.key_names}, got {unknown}")
         return self
+
+    @property
+    def state_keys(self) -> list[str]:
+        """The entity key of the table's feature state."""
+        return list(self.state.keys or self.row_key.key_names)
 
     @property
     def families(self) -> list[str]:

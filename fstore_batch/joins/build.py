@@ -43,6 +43,7 @@ from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, t
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.spark_errors import spark_boundary
+from fstore_batch.storage.delta.state import pick_state, read_with_state, state_path
 from fstore_batch.storage.delta.tables import (
     current_version,
     new_table_guard,
@@ -52,6 +53,7 @@ from fstore_batch.storage.readers import read_events
 
 log = logging.getLogger(__name__)
 MANIFEST_KEY = "fstore_training_set"
+TS_COLUMN = "event_ts"  # every feature table's time column
 DATE_COLUMN = "label_date"
 """The output's partition column: the UTC calendar day of the label time."""
 
@@ -66,7 +68,8 @@ def resolve_inputs(spark: SparkSession, cfg: TrainingSetConfig, store: FeatureSt
         path = store.storage.table_path(table)
         if not DeltaTable.isDeltaTable(spark, path):
             raise DeltaTableNotFoundError(path)
-        out[table] = {"path": path, "version": current_version(spark, path) if version is None else version}
+        out[table] = {"path": path, "version": current_version(spark, path) if version is None else version,
+                      "state_path": state_path(path)}
     return out
 
 
@@ -85,8 +88,14 @@ def resolve_labels(spark: SparkSession, cfg: TrainingSetConfig) -> dict[str, Any
 
 def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict[str, dict[str, Any]],
                        *, output: str | None = None, labels: dict[str, Any] | None = None,
-                       window: tuple[datetime, datetime] | None = None, allow_empty: bool = False) -> dict[str, Any]:
+                       window: tuple[datetime, datetime] | None = None, allow_empty: bool = False,
+                       use_state: bool = True) -> dict[str, Any]:
     """Join, then write the training set to ``output`` (default ``cfg.output``) as one commit.
+
+    Each feature table is read through its feature state when one is usable for the labels (all at
+    or after the state's as-of; ``fstore_batch.storage.delta.state``): the state plus the rows after
+    it, not the whole history. The manifest records each state (``inputs[t]["state"]``), and a
+    rebuild reads the same. ``use_state=False`` reads every table's whole history (same rows).
 
     ``labels`` is the resolved label source (default: ``resolve_labels``); a rebuild passes the
     manifest's, and file-based labels must still have the fingerprint recorded there.
@@ -116,14 +125,21 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
         raise StorageError(f"labels {labels['path']}: column '{DATE_COLUMN}' is reserved for the output's date "
                            "partition", hint="rename that label column")
     with spark_boundary(what="labels", path=labels["path"], version=labels.get("version")):
-        n_labels = label_df.count()
+        span = label_df.agg(F.count(F.lit(1)), F.min(F.unix_micros(cfg.labels.ts)),
+                            F.max(F.unix_micros(cfg.labels.ts))).first()
+    n_labels, first_us, last_us = int(span[0]), span[1], span[2]
     if n_labels == 0 and not allow_empty:
         raise EmptyInputError("labels", labels["path"], _empty_problem(window, cfg.sampling is not None))
-    tables = {}
+    inputs = {t: dict(i) for t, i in inputs.items()}
+    tables, raw = {}, {}
     for t, i in inputs.items():
         with spark_boundary(what=f"feature table '{t}'", path=i["path"], version=i["version"],
                             sources={i["path"]: (t, i["version"])}):
-            tables[t] = spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
+            if "state" not in i:  # a fresh build (a rebuild keeps the manifest's choice)
+                i["state"] = _pick_state(spark, cfg, t, i, first_us) if use_state else None
+            tables[t] = read_with_state(spark, i["path"], i["version"], i["state"],
+                                        until_us=last_us if _joins_on_event_ts(cfg, t) else None)
+            raw[t] = spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
     sources = [FeatureSource(f.table, tables[f.table], dict(f.keys), list(f.features), ttl=f.ttl, strict=f.strict,
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
     rows = (point_in_time_join(label_df, sources, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
@@ -133,7 +149,8 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                                                   ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
                              label_ts=cfg.labels.ts)
     if cfg.aggregations:
-        aggs = [AggregationSource(a.name, tables[a.table], dict(a.keys), ts=a.ts, strict=a.strict, table=a.table,
+        aggs = [AggregationSource(a.name, _window_rows(raw[a.table], a, first_us, last_us), dict(a.keys), ts=a.ts,
+                                  strict=a.strict, table=a.table,
                                   features=[Aggregation(f.column, [o.value for o in f.ops], list(f.windows))
                                             for f in a.features]) for a in cfg.aggregations]
         rows = window_aggregates(rows, aggs, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
@@ -199,6 +216,41 @@ def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str, allow
                               window=None if window is None else (datetime.fromisoformat(window[0]),
                                                                   datetime.fromisoformat(window[1])),
                               allow_empty=allow_empty)
+
+
+def _pick_state(spark: SparkSession, cfg: TrainingSetConfig, table: str, i: dict[str, Any],
+                first_us: int | None) -> dict[str, Any] | None:
+    """The feature state a build of labels from ``first_us`` on reads for ``table`` (None: the history).
+
+    Usable when every feature and sequence of the table joins on the state's key, sequences are on
+    ``event_ts`` and no longer than the state keeps, and the state is as of the first label or before.
+    """
+    refs = [r for r in [*cfg.features, *cfg.sequences] if r.table == table]
+    if first_us is None or not refs or "state_path" not in i:
+        return None
+    keys = {frozenset(r.keys.values()) for r in refs}
+    seqs = [r for r in cfg.sequences if r.table == table]
+    if len(keys) != 1 or any(s.ts != TS_COLUMN for s in seqs):
+        return None
+    st = pick_state(spark, i["path"], i["version"], at_or_before=datetime.fromtimestamp(first_us / 1e6, UTC),
+                    keys=set(next(iter(keys))), events=max((s.n for s in seqs), default=0))
+    if st is None:
+        log.info("feature table %s: no usable feature state as of the first label; reading its history", table)
+    return None if st is None else st.manifest(i["state_path"])
+
+
+def _joins_on_event_ts(cfg: TrainingSetConfig, table: str) -> bool:
+    return all(s.ts == TS_COLUMN for s in cfg.sequences if s.table == table)
+
+
+def _window_rows(rows: DataFrame, agg: Any, first_us: int | None, last_us: int | None) -> DataFrame:
+    """The event rows any label's windows can reach: from the first label less the widest window
+    to the last label (both bounds inclusive, whatever the window's strictness)."""
+    if first_us is None or last_us is None:
+        return rows
+    widest = max(w for f in agg.features for w in f.windows) // timedelta(microseconds=1)
+    ts = F.unix_micros(F.col(agg.ts))
+    return rows.where((ts >= F.lit(first_us - widest)) & (ts <= F.lit(last_us)))
 
 
 def utc_date(ts: Column) -> Column:

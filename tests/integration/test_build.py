@@ -44,8 +44,9 @@ def test_build_writes_rows_and_a_manifest_and_rebuild_reproduces_them(spark, wor
     store, cfg, tmp = world
     inputs = resolve_inputs(spark, cfg, store)
     m = build_training_set(spark, cfg, inputs)
-    assert m["rows"] == 4 and inputs == {"user_profile": {"path": store.storage.table_path("user_profile"), "version": 0},
-                                         "user_events": {"path": store.storage.table_path("user_events"), "version": 0}}
+    assert m["rows"] == 4 and {t: (i["path"], i["version"]) for t, i in inputs.items()} == {
+        t: (store.storage.table_path(t), 0) for t in ("user_profile", "user_events")}
+    assert {i["state"] for i in m["inputs"].values()} == {None}  # no snapshot job made a feature state here
     built = spark.read.format("delta").load(cfg.output)
     got = {r.request_id: (r.u_age, r.u_country, r.clicks_item_id) for r in built.collect()}
     # r2: country was last set at h0, 6 h before the label: past the 4 h TTL, so null.

@@ -4,17 +4,22 @@ real Delta tables (in-process, on the test session's SparkSession)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
 
+from fstore_batch.config.training import TrainingSetConfig
+from fstore_batch.joins.build import build_training_set, read_manifest
 from fstore_batch.storage.delta.registry import REGISTRY_TABLE
 from tests.conftest import ROOT
 from tests.support.cli import metrics, run_cli
 
 DAY = "2026-10-20"
+NEXT_DAY = "2026-10-21"
 TABLES = ["user_profile", "user_events"]
 
 
@@ -90,3 +95,21 @@ def test_a_bad_step_argument_fails_before_anything_runs(deployment):
     f = deployment["files"]
     proc = run_cli("run", f["ts"], "-c", f["store"], "--date", DAY, "--skip", "everything")
     assert proc.returncode == 2 and "invalid choice: 'everything'" in proc.stderr
+
+
+def test_the_next_day_reads_the_feature_state_and_gets_the_full_history_rows(spark, deployment, first_run):
+    f, tmp = deployment["files"], deployment["tmp"]
+    nxt = run_cli("run", f["ts"], "-c", f["store"], "--date", NEXT_DAY, "--skip", "publish")
+    snapshot, build = (json.loads(line)["metrics"] for line in nxt.stdout.splitlines()
+                       if line.startswith('{"job"') and json.loads(line)["job"] in ("snapshot", "build"))
+    assert all(t["mode"] == "incremental" and t["state_version"] == 1 for t in snapshot["tables"].values())
+    manifest = read_manifest(spark, deployment["ts"]["output"])
+    states = {t: i["state"] for t, i in manifest["inputs"].items()}
+    assert {t: (s["version"], s["history_version"]) for t, s in states.items()} == {t: (0, 0) for t in TABLES}
+    history = {t: {**i, "state": None} for t, i in manifest["inputs"].items()}  # the same versions, no state
+    cfg = TrainingSetConfig.model_validate(manifest["config"])
+    window = tuple(datetime.fromisoformat(w) for w in manifest["window"])
+    build_training_set(spark, cfg, history, output=str(tmp / "from_history"), labels=manifest["labels"], window=window)
+    day = spark.read.format("delta").load(deployment["ts"]["output"]).where(F.col("label_date") == NEXT_DAY)
+    assert build["rows"] == day.count() > 0
+    assertDataFrameEqual(day, spark.read.format("delta").load(str(tmp / "from_history")), checkRowOrder=False)

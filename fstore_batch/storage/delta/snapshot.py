@@ -9,6 +9,12 @@ Modes:
 * **full** (``full=True``): every cell with ``ts <= as_of`` that the table does not already hold
   (anti-join on key + ``event_ts``), appended: a backfill after a config change or late writes.
 
+Each run also keeps the table's feature state (``fstore_batch.storage.delta.state``): per entity
+key, the rows a join at or after the as-of can still need, which daily builds read instead of the
+whole history. The state commits first, naming the history commit that follows; the history
+commit records the state's version (``state_version``). A run that dies between the two leaves a
+state builds ignore, and its rerun repairs it.
+
 Cells that do not decode go to the ``quarantine`` Delta table; the run fails, writing nothing,
 when their fraction exceeds the table's ``max_bad_fraction``. A run that fails (HBase down,
 bad data, any error) leaves no new Delta version: the data is materialised and checked before
@@ -35,7 +41,13 @@ from fstore_batch.errors import EmptyInputError, ValidationFailed
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.schema import feature_schema
 from fstore_batch.spark_errors import spark_boundary
-from fstore_batch.storage.delta.catalog import SnapshotInfo, latest_snapshot, snapshot_metadata
+from fstore_batch.storage.delta.catalog import (
+    SnapshotInfo,
+    is_delta_table,
+    latest_snapshot,
+    snapshot_metadata,
+)
+from fstore_batch.storage.delta.state import StateInfo, state_history, state_path, update_state
 from fstore_batch.storage.delta.tables import append, current_version, ensure_writable
 
 log = logging.getLogger(__name__)
@@ -89,8 +101,11 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
     if plan.mode == "up_to_date":
         log.info("table %s: already snapshotted as of %s; nothing to do", plan.spec.name,
                  plan.previous.meta.get("as_of") if plan.previous else "?")
+        repaired = _repair_state(spark, plan) if plan.spec.state.enabled and plan.previous else None
         return {**base, "version": plan.previous.version if plan.previous else None, "rows": 0, "cells": 0,
-                "bytes": 0, "quarantined": 0, "regions": 0, "seconds": round(time.monotonic() - started, 3)}
+                "bytes": 0, "quarantined": 0, "regions": 0,
+                **({"state_version": repaired.version} if repaired else {}),
+                "seconds": round(time.monotonic() - started, 3)}
 
     ensure_writable(spark, cfg.storage.root)  # before the HBase scan, not after it
     hbase_name = f"HBase table '{plan.spec.hbase_table}'"
@@ -116,6 +131,9 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
         if counts["bad_cells"]:
             _write_quarantine(cfg, plan, source)
         n_rows = rows.count() if plan.mode == "full" else counts["good_rows"]
+        state = _update_state(spark, plan, new_rows=rows) if plan.spec.state.enabled else None
+        if state is not None:
+            metrics["state_version"] = state.version
         meta = snapshot_metadata(**{k: v for k, v in metrics.items() if k != "path"}, rows=n_rows,
                                  as_of=datetime.fromtimestamp(plan.as_of_ms / 1000, UTC).isoformat(),
                                  config_hash=config_hash(plan.spec))
@@ -126,6 +144,29 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
     elapsed = time.monotonic() - started
     return {**metrics, "rows": n_rows, "version": current_version(spark, plan.path),
             "seconds": round(elapsed, 3), "cells_per_second": round(counts["cells"] / elapsed) if elapsed else None}
+
+
+def _update_state(spark: SparkSession, plan: SnapshotPlan, *, new_rows: DataFrame) -> StateInfo:
+    """Commit the state as of this snapshot, naming the history commit about to follow (state first)."""
+    next_version = current_version(spark, plan.path) + 1 if is_delta_table(spark, plan.path) else 0
+    return update_state(spark, plan.path, plan.spec.state_keys, [c.feature for c in plan.spec.columns],
+                        events=plan.spec.state.events, as_of_ms=plan.as_of_ms, snapshot_id=plan.snapshot_id,
+                        history_version=next_version, new_rows=new_rows, full=plan.mode == "full")
+
+
+def _repair_state(spark: SparkSession, plan: SnapshotPlan) -> StateInfo | None:
+    """A rerun after a run that died between its two commits: bring the state to the last snapshot."""
+    last = plan.previous
+    assert last is not None
+    if any(s.history_version == last.version and s.snapshot_id == last.meta.get("snapshot_id")
+           and list(s.keys) == plan.spec.state_keys and s.events >= plan.spec.state.events
+           for s in state_history(spark, state_path(plan.path))):
+        return None
+    log.warning("table %s: its feature state is behind snapshot %s; repairing it", plan.spec.name,
+                last.meta.get("snapshot_id"))
+    return update_state(spark, plan.path, plan.spec.state_keys, [c.feature for c in plan.spec.columns],
+                        events=plan.spec.state.events, as_of_ms=int(last.as_of_ms or 0),
+                        snapshot_id=last.meta["snapshot_id"], history_version=last.version, new_rows=None)
 
 
 def _identity(spec: FeatureTableSpec) -> list[str]:

@@ -1,0 +1,130 @@
+"""Feature state: joins over ``state ∪ rows after its as-of`` give the full-history join's rows.
+
+The full-history join is the reference (itself checked against brute force and DuckDB in
+test_pit_join.py and test_sequences.py). Random histories, as-of times, labels at or after the
+as-of (at it included), TTLs, strict sources, tie-breakers with frequent ties, sequences.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from delta.tables import DeltaTable
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pyspark.sql import functions as F
+
+from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.sequences import SequenceSource, last_n_events
+from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.storage.delta.catalog import snapshot_metadata
+from fstore_batch.storage.delta.state import (
+    pick_state,
+    read_with_state,
+    select_state,
+    state_history,
+    state_path,
+    update_state,
+)
+from fstore_batch.storage.delta.tables import append
+
+EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
+HISTORY = "user_id long, event_ts timestamp, seq long, age int, country string, snapshot_id string"
+LABELS = "lid long, user_id long, label_ts timestamp"
+FEATURES = ["age", "country"]
+
+history_rows = st.lists(st.tuples(st.integers(1, 3), st.integers(0, 16), st.one_of(st.none(), st.integers(0, 2)),
+                                  st.one_of(st.none(), st.integers(0, 9)),
+                                  st.one_of(st.none(), st.sampled_from(["DE", "US"]))), max_size=24)
+
+
+def at(seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def joined(labels, rows, *, ttl, strict, n):
+    """Features (with ``ttl``, ``strict``, tie-breaker ``seq``) and a sequence of ``n`` events, sorted by label."""
+    src = FeatureSource("profile", rows, {"user_id": "user_id"}, FEATURES, tie_breaker="seq", strict=strict,
+                        ttl=None if ttl is None else timedelta(seconds=ttl))
+    out = point_in_time_join(labels, [src], partitions=2)
+    out = last_n_events(out, SequenceSource("recent", rows, {"user_id": "user_id"}, ["age"], n=n, tie_breaker="seq"))
+    return sorted(tuple(r) for r in out.select("lid", *FEATURES, "recent_age").collect())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(history_rows, st.integers(0, 16), st.lists(st.tuples(st.integers(1, 4), st.integers(0, 3)), min_size=1,
+                                                   max_size=8),
+       st.one_of(st.none(), st.integers(0, 5)), st.booleans(), st.integers(1, 3), st.integers(0, 2))
+def test_state_plus_later_rows_joins_like_the_full_history(spark, rows_in, as_of, labels_in, ttl, strict, n, spare):
+    history = spark.createDataFrame([(k, at(t), s, a, c, f"s{t}") for k, t, s, a, c in rows_in], HISTORY)
+    # labels at the as-of (offset 0) or after it; key 4 has no history
+    labels = spark.createDataFrame([(i, k, at(as_of + d)) for i, (k, d) in enumerate(labels_in)], LABELS)
+    state = select_state(history, ["user_id"], FEATURES, at(as_of), events=n + spare)
+    rows = state.unionByName(history.where(F.col("event_ts") > F.lit(at(as_of))))
+    assert joined(labels, rows, ttl=ttl, strict=strict, n=n) == joined(labels, history, ttl=ttl, strict=strict, n=n)
+
+
+def _snapshot(spark, path, rows, *, as_of, mode, snapshot_id, events=2, kill=False):
+    """What the snapshot job does: the state first (naming the history commit to come), then the history."""
+    df = spark.createDataFrame([(k, at(t), s, a, c, snapshot_id) for k, t, s, a, c in rows], HISTORY)
+    nxt = _version(spark, path) + 1 if DeltaTable.isDeltaTable(spark, path) else 0
+    st_info = update_state(spark, path, ["user_id"], FEATURES, events=events, as_of_ms=int(at(as_of).timestamp() * 1000),
+                           snapshot_id=snapshot_id, history_version=nxt, new_rows=df, full=mode == "full")
+    if kill:
+        return st_info  # the run dies between its two commits
+    append(df, path, user_metadata=snapshot_metadata(snapshot_id=snapshot_id, mode=mode,
+                                                     as_of_ms=int(at(as_of).timestamp() * 1000),
+                                                     state_version=st_info.version))
+    return st_info
+
+
+def _version(spark, path):
+    return int(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().version)
+
+
+def test_incremental_state_backfill_and_a_run_killed_between_its_commits(spark, tmp_path):
+    path = str(tmp_path / "user_profile")
+    rows = [(1, 1, 0, 30, "DE"), (1, 3, None, None, "US"), (2, 2, 1, 40, None), (2, 2, 2, 41, "FR"),
+            (3, 4, 0, 50, "DE"), (1, 6, 0, None, "DE"), (2, 7, None, 42, None), (1, 9, 1, 31, None),
+            (3, 9, 0, None, "US"), (4, 11, 0, 60, "NL"), (1, 12, 0, 32, "DE"), (2, 12, 0, None, "IT")]
+
+    def window(lo, hi):
+        return [r for r in rows if lo < r[1] <= hi]
+
+    def check(first_label):
+        """A build of labels from ``first_label`` on, through the state it picks, joins like the history."""
+        version = _version(spark, path)
+        st_info = pick_state(spark, path, version, at_or_before=at(first_label), keys={"user_id"}, events=2)
+        assert st_info is not None
+        labels = spark.createDataFrame([(i, k, at(first_label + d)) for i, (k, d) in
+                                        enumerate((k, d) for k in (1, 2, 3, 4) for d in (0, 1, 5))], LABELS)
+        full = spark.read.format("delta").load(path)
+        via = read_with_state(spark, path, version, st_info.manifest(state_path(path)), until_us=None)
+        for strict in (False, True):
+            assert joined(labels, via, ttl=4, strict=strict, n=2) == joined(labels, full, ttl=4, strict=strict, n=2)
+        return st_info
+
+    first = _snapshot(spark, path, window(-1, 4), as_of=4, mode="initial", snapshot_id="a")
+    assert check(4).version == first.version == 0
+    second = _snapshot(spark, path, window(4, 9), as_of=9, mode="incremental", snapshot_id="b")
+    assert check(9).version == second.version
+    assert [h.operation for h in [spark.sql(f"DESCRIBE HISTORY delta.`{state_path(path)}`")
+                                  .orderBy("version").collect()[-1]]] == ["MERGE"]  # only the changed keys
+    assert check(5).version == first.version  # a backfill of earlier days takes the older state
+
+    # killed between its commits: the state names a history commit that never came; builds skip it
+    dead = _snapshot(spark, path, window(9, 12), as_of=12, mode="incremental", snapshot_id="c", kill=True)
+    assert check(12).version == second.version != dead.version
+    third = _snapshot(spark, path, window(9, 12), as_of=12, mode="incremental", snapshot_id="c")  # the rerun
+    assert check(12).version == third.version
+    commit = json.loads(spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first().userMetadata)
+    assert commit["fstore"]["state_version"] == third.version
+
+    # a --full backfill adds a late row at an old time: older states are no longer usable
+    _snapshot(spark, path, [(1, 8, 5, 99, "XX")], as_of=12, mode="full", snapshot_id="d")
+    rows.append((1, 8, 5, 99, "XX"))
+    assert pick_state(spark, path, _version(spark, path), at_or_before=at(9), keys={"user_id"}) is None
+    latest = check(12)
+    assert latest.history_version == _version(spark, path) and len(state_history(spark, state_path(path))) == 5
