@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fstore_batch.config.models import FeatureStoreConfig, FeatureTableSpec, HBaseConfig
@@ -69,7 +70,15 @@ def write_table(hbase: HBaseConfig, spec: FeatureTableSpec, cells: TableCells, *
 
 
 def write_labels(data: SampleData, out_dir: str | Path) -> Path:
-    """The impression log as Parquet, one file per day (``date=YYYY-MM-DD/``), ``event_ts`` in UTC.
+    """The impression log as Parquet, one file per day (``date=YYYY-MM-DD/part-0.parquet``),
+    ``event_ts`` in UTC.
+
+    Each day is written by :func:`pyarrow.parquet.write_table` in the calling thread, from
+    buffers Arrow allocated (a filter copies them). Arrow's dataset writer would hand the
+    NumPy-backed columns to its background threads, and one of them releasing the last
+    reference while the interpreter exits (after this call returned) needs the GIL, which a
+    finalizing interpreter refuses by ending the thread: ``terminate called without an active
+    exception``, exit 134.
 
     A URI (``s3a://...``) is written locally first and copied through Hadoop's file system, which
     needs an active SparkSession with the store's settings (``fstore-batch sample`` builds one).
@@ -91,13 +100,15 @@ def write_labels(data: SampleData, out_dir: str | Path) -> Path:
         "event_ts": pa.array(data.labels["event_ts_ms"], pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
         "label": pa.array(data.labels["label"], pa.int8()),
     })
-    dates = pa.compute.strftime(tbl["event_ts"], format="%Y-%m-%d")
-    tbl = tbl.append_column("date", dates)
+    dates = pc.strftime(tbl["event_ts"], format="%Y-%m-%d")
     if out.exists():
         import shutil
 
         shutil.rmtree(out)
-    pq.write_to_dataset(tbl, root_path=str(out), partition_cols=["date"])
+    for day in sorted(pc.unique(dates).to_pylist()):
+        folder = out / f"date={day}"
+        folder.mkdir(parents=True)
+        pq.write_table(tbl.filter(pc.equal(dates, day)), folder / "part-0.parquet")
     return out
 
 
