@@ -33,6 +33,8 @@ AIRFLOW = str(ROOT / ".venv-airflow" / "bin" / "airflow")
 MASTER_HOST, MASTER_PORT = "spark://127.0.0.1", int(os.environ.get("FSTORE_SPARK_MASTER_PORT", "7077"))
 MASTER_UI = f"http://127.0.0.1:{os.environ.get('FSTORE_SPARK_MASTER_UI_PORT', '8080')}/json/"
 APP_NAME = "fstore-airflow-e2e"  # every job's application name on the cluster (the store config's spark.app_name)
+JVM_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+FAST_START_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -56,7 +58,8 @@ def deployment(tmp_path_factory) -> dict:
     store["hbase"]["table_prefix"] = PREFIX
     store["storage"]["root"] = str(tmp / "delta")
     store["spark"] = {"app_name": APP_NAME, "master": "local[2]",  # master: for the setup; the tasks take the connection's
-                      "conf": {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": False}}
+                      "conf": {"spark.sql.shuffle.partitions": 2, "spark.ui.enabled": False,
+                               "spark.databricks.delta.snapshotPartitions": 1}}  # Delta's log replay: 1 task, not 50
     store_file = _yaml(tmp / "store.yaml", store)
 
     # A two-table pipeline (a feature table and an event table for the sequences): every task kind
@@ -84,7 +87,10 @@ def deployment(tmp_path_factory) -> dict:
     pipelines["project_dir"] = str(ROOT)
     spark = pipelines["defaults"]["spark"]
     spark["conf"].update({"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
-                          "spark.pyspark.python": str(MAIN_VENV / "bin" / "python")})
+                          "spark.pyspark.python": str(MAIN_VENV / "bin" / "python"),
+                          # tiny data on a 2-core machine: one executor per application, and JVMs that
+                          # start fast (C1 only, serial GC) rather than peak on long jobs
+                          "spark.cores.max": "1", **dict.fromkeys(JVM_OPTIONS, FAST_START_JVM)})
     spark["env"] = {"PYSPARK_PYTHON": str(MAIN_VENV / "bin" / "python")}
     pipelines["defaults"]["retries"] = dict.fromkeys(pipelines["defaults"]["retries"], 0)
     entry = pipelines["pipelines"][0]
