@@ -166,9 +166,15 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     cfg = _load(args)
     path, spec = _table_path(cfg, args.delta_table)
     spark = build_session(cfg.spark)
+    moved = None
+    if spec is not None and spec.maintenance.retention is not None and not args.no_retention:
+        from fstore_batch.storage.delta.tiers import apply_retention, cold_path
+
+        moved = apply_retention(spark, spec.name, path, spec.maintenance.retention,
+                                cold_path(spec.maintenance.cold_root, spec.name))
     m = maintain(spark, path, spec.maintenance if spec else MaintenanceSpec(),
                  optimize=not args.no_optimize, vacuum=not args.no_vacuum)
-    emit_metrics("maintain", m)
+    emit_metrics("maintain", {**m, **({"retention": moved} if moved else {})})
     return 0
 
 
@@ -305,13 +311,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("delta_table", help="a table name from the config, or a Delta table path")
     p.set_defaults(handler=cmd_versions)
 
-    p = sub.add_parser("maintain", help="OPTIMIZE (Z-order by entity key) and VACUUM a Delta feature table",
-                       description="Applies the table's maintenance settings from the config: Z-order columns, "
-                                   "VACUUM retention hours and log retention days.")
+    p = sub.add_parser("maintain", help="retention to the cold tier, OPTIMIZE (Z-order by entity key) and VACUUM "
+                                        "a Delta feature table",
+                       description="Applies the table's maintenance settings from the config: history older than "
+                                   "`retention` moves to `cold_root` (or is dropped), then Z-order columns, VACUUM "
+                                   "retention hours and log retention days.")
     _config_args(p)
     p.add_argument("delta_table", help="a table name from the config, or a Delta table path")
     p.add_argument("--no-optimize", action="store_true", help="skip compaction")
     p.add_argument("--no-vacuum", action="store_true", help="skip VACUUM")
+    p.add_argument("--no-retention", action="store_true",
+                   help="skip moving history older than maintenance.retention to the cold tier (or dropping it)")
     p.set_defaults(handler=cmd_maintain)
 
     p = sub.add_parser("build", help="build a training set: point-in-time join of feature tables onto labels",

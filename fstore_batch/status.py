@@ -1,7 +1,8 @@
 """What the store holds now, from Delta metadata only: feature tables, training sets, last skew run.
 
 ``fstore-batch status`` prints it for people (the demo ends with it); ``store_status`` returns it
-for code. Row counts come from commit metadata, never from reading the data.
+for code. Row counts come from commit metadata, and each tier's rows and time range from Delta's
+file statistics, never from reading the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pyspark.sql import functions as F
 
 from fstore_batch.config import FeatureStoreConfig
 from fstore_batch.storage.delta.catalog import snapshot_history
+from fstore_batch.storage.delta.state import state_history, state_path
+from fstore_batch.storage.delta.tiers import cold_path, tier_summary
 
 
 def store_status(spark: SparkSession, store: FeatureStoreConfig, *, training_sets: Sequence[str] = (),
@@ -28,9 +31,14 @@ def store_status(spark: SparkSession, store: FeatureStoreConfig, *, training_set
             tables.append({"table": spec.name, "path": path, "version": None})
             continue
         snaps = snapshot_history(spark, path)
+        states = state_history(spark, state_path(path))
         tables.append({"table": spec.name, "path": path, "version": _version(spark, path), "snapshots": len(snaps),
                        "as_of": snaps[-1].meta.get("as_of") if snaps else None,
-                       "rows": sum(s.meta.get("rows") or 0 for s in snaps)})
+                       "rows": sum(s.meta.get("rows") or 0 for s in snaps),
+                       "tiers": tier_summary(spark, path, cold_path(spec.maintenance.cold_root, spec.name)),
+                       "state": None if not states else {"version": states[-1].version,
+                                                         "as_of_ms": states[-1].as_of_ms,
+                                                         "history_version": states[-1].history_version}})
     built = []
     for path in training_sets:
         if not DeltaTable.isDeltaTable(spark, path):
@@ -53,6 +61,12 @@ def render_status(status: dict[str, Any]) -> str:
         else:
             lines.append(f"  {t['table']:<16} version {t['version']:<3} {t['snapshots']} snapshots, as of "
                          f"{t['as_of']}, {t['rows']} rows  {t['path']}")
+            for tier in t["tiers"]:
+                lines.append(f"    {tier['tier']:<5} {tier['from']} .. {tier['to']}  {tier['rows']} rows, "
+                             f"{tier['bytes']} bytes  {tier['path']}")
+            if t["state"]:
+                lines.append(f"    state version {t['state']['version']} over history version "
+                             f"{t['state']['history_version']}")
     for b in status["training_sets"]:
         if b["version"] is None:
             lines.append(f"training set at {b['path']}: not built yet")

@@ -154,6 +154,11 @@ class MaintenanceSpec(StrictModel):
     zorder_by: list[Identifier] = Field(default_factory=list)
     vacuum_retention_hours: int = Field(default=168, ge=0)
     log_retention_days: int = Field(default=30, ge=1)
+    retention: timedelta | None = Field(
+        default=None, description="raw history older than this (before the latest as-of) leaves the hot table")
+    cold_root: StoragePath | None = Field(
+        default=None, description="cold tier for that history, e.g. a cheaper bucket (table at <cold_root>/<table>); "
+                                  "unset: the rows are dropped")
 
 
 class StateSpec(StrictModel):

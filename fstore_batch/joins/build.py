@@ -49,6 +49,7 @@ from fstore_batch.storage.delta.tables import (
     new_table_guard,
     with_conflict_retries,
 )
+from fstore_batch.storage.delta.tiers import read_history
 from fstore_batch.storage.readers import read_events
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,10 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                 i["state"] = _pick_state(spark, cfg, t, i, first_us) if use_state else None
             tables[t] = read_with_state(spark, i["path"], i["version"], i["state"],
                                         until_us=last_us if _joins_on_event_ts(cfg, t) else None)
-            raw[t] = spark.read.format("delta").option("versionAsOf", i["version"]).load(i["path"])
+            aggregated = [a for a in cfg.aggregations if a.table == t]
+            if aggregated:
+                reach = None if first_us is None else min(first_us - _widest_us(a) for a in aggregated) // 1000 - 1
+                raw[t] = read_history(spark, t, i["path"], i["version"], since_ms=reach)
     sources = [FeatureSource(f.table, tables[f.table], dict(f.keys), list(f.features), ttl=f.ttl, strict=f.strict,
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
     rows = (point_in_time_join(label_df, sources, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
@@ -248,9 +252,12 @@ def _window_rows(rows: DataFrame, agg: Any, first_us: int | None, last_us: int |
     to the last label (both bounds inclusive, whatever the window's strictness)."""
     if first_us is None or last_us is None:
         return rows
-    widest = max(w for f in agg.features for w in f.windows) // timedelta(microseconds=1)
     ts = F.unix_micros(F.col(agg.ts))
-    return rows.where((ts >= F.lit(first_us - widest)) & (ts <= F.lit(last_us)))
+    return rows.where((ts >= F.lit(first_us - _widest_us(agg))) & (ts <= F.lit(last_us)))
+
+
+def _widest_us(agg: Any) -> int:
+    return max(w for f in agg.features for w in f.windows) // timedelta(microseconds=1)
 
 
 def utc_date(ts: Column) -> Column:

@@ -34,7 +34,9 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
     folder, store, ts = configs
     proc = run_cli("build", str(ts), "-c", str(store), "--show", "2")
     m = metrics(proc)
-    assert m["rows"] == 6 and m["inputs"] == {"profile": {"path": str(folder / "delta" / "profile"), "version": 0}}
+    assert m["rows"] == 6 and m["inputs"] == {"profile": {
+        "path": str(folder / "delta" / "profile"), "version": 0, "state": None,
+        "state_path": str(folder / "delta" / "_state" / "profile")}}
     assert '"training_set": "cli_set"' in proc.stdout and "score" in proc.stdout  # the manifest and the rows shown
     assert f"training set cli_set: 6 rows x 6 columns at {folder / 'out'}" in proc.stdout
 

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,18 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from fstore_batch.config import FeatureStoreConfig, FeatureTableSpec
+from fstore_batch.config.models import StateSpec
 from fstore_batch.errors import ExecutorError, ValidationFailed
 from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_table_layout
 from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
+from fstore_batch.storage.delta import snapshot as snapshot_module
 from fstore_batch.storage.delta.catalog import snapshot_history
 from fstore_batch.storage.delta.maintenance import maintain
 from fstore_batch.storage.delta.snapshot import QUARANTINE_TABLE, run_snapshot
+from fstore_batch.storage.delta.state import pick_state, state_history, state_path
 from fstore_batch.storage.delta.tables import current_version
 from tests.conftest import ROOT
 from tests.support.tcp_proxy import ThriftProxy
@@ -213,6 +217,44 @@ def test_rerun_is_idempotent_incremental_adds_only_new_cells_and_time_travel_see
     history = snapshot_history(spark, cfg.storage.table_path("snap_incr"))
     assert [(h.version, h.meta["mode"], h.meta["rows"]) for h in history] == [(0, "initial", 3), (1, "incremental", 2)]
     assert history[1].meta["since_ms"] == 5_000 and history[1].meta["source_table"] == "test_snap_incr"
+
+
+def test_a_run_that_dies_between_the_state_and_the_history_commit_is_repaired_by_its_rerun(
+        spark, hbase, store, monkeypatch):
+    spec = INCR.model_copy(update={"name": "snap_dies", "hbase_table": "test_snap_dies"})
+    create_presplit_tables([feature_table_layout(spec)])
+    for uid in (1, 2, 3):
+        put(hbase, spec, (uid,), 1_000, x=uid)
+    cfg = store(spec)
+    path = cfg.storage.table_path("snap_dies")
+    assert run_snapshot(spark, cfg, "snap_dies", 5_000)["state_version"] == 0
+    put(hbase, spec, (1,), 6_000, x=10)
+    put(hbase, spec, (4,), 7_000, x=4)
+
+    def dies(*args, **kwargs):
+        raise SystemExit("killed")  # the process ends after the state's commit, before the history's
+    monkeypatch.setattr(snapshot_module, "append", dies)
+    with pytest.raises(SystemExit):
+        run_snapshot(spark, cfg, "snap_dies", 8_000)
+    monkeypatch.undo()
+    assert current_version(spark, path) == 0  # the history did not move
+    assert [s.history_version for s in state_history(spark, state_path(path))] == [0, 1]  # commit 1 never came
+    at_8s = datetime.fromtimestamp(8, UTC)
+    assert pick_state(spark, path, 0, at_or_before=at_8s, keys={"user_id"}).version == 0  # builds skip the orphan
+
+    again = run_snapshot(spark, cfg, "snap_dies", 8_000)
+    assert (again["mode"], again["version"], again["state_version"]) == ("incremental", 1, 2)
+    state = pick_state(spark, path, 1, at_or_before=at_8s, keys={"user_id"})
+    assert state.version == 2 and state.history_version == 1
+    rows = spark.read.format("delta").load(state_path(path)).select("user_id", "x", F.unix_millis("event_ts"))
+    assertDataFrameEqual(rows, [(1, 10, 6_000), (2, 2, 1_000), (3, 3, 1_000), (4, 4, 7_000)], checkRowOrder=False)
+
+    # a table snapshotted while its state was off gets one on the next run, even with nothing new
+    off = spec.model_copy(update={"name": "snap_stateless", "state": {"enabled": False}})
+    run_snapshot(spark, store(off), "snap_stateless", 8_000)
+    assert not state_history(spark, state_path(cfg.storage.table_path("snap_stateless")))
+    rerun = run_snapshot(spark, store(off.model_copy(update={"state": StateSpec()})), "snap_stateless", 8_000)
+    assert rerun["mode"] == "up_to_date" and rerun["state_version"] == 0
 
 
 def _bytes_for_a_full_run(spark, hbase, store, spec, name) -> int:

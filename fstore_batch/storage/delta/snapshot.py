@@ -49,6 +49,7 @@ from fstore_batch.storage.delta.catalog import (
 )
 from fstore_batch.storage.delta.state import StateInfo, state_history, state_path, update_state
 from fstore_batch.storage.delta.tables import append, current_version, ensure_writable
+from fstore_batch.storage.delta.tiers import tiering
 
 log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "quarantine"
@@ -126,6 +127,9 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
         if plan.mode == "full":
             rows = rows.join(spark.read.format("delta").load(plan.path).select(*_identity(plan.spec)),
                              on=_identity(plan.spec), how="left_anti")
+            tier = tiering(spark, plan.path)
+            if tier is not None:  # rows before the retention cutoff belong to the cold tier (or were dropped)
+                rows = rows.where(F.col("event_ts") >= F.lit(tier.cutoff))
         metrics = {**base, "regions": regions, "cells": counts["cells"], "bytes": counts["bytes"],
                    "quarantined": counts["bad_cells"]}
         if counts["bad_cells"]:

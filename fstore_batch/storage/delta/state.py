@@ -45,6 +45,7 @@ from pyspark.sql import functions as F
 
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, snapshot_history
+from fstore_batch.storage.delta.tiers import read_history
 
 log = logging.getLogger(__name__)
 STATE_KEY = "fstore_state"
@@ -153,7 +154,9 @@ def read_with_state(spark: SparkSession, table_path: str, history_version: int, 
     microseconds) drops rows after the last label time (no label can see them). Delta's file statistics on
     ``event_ts`` skip the files of older snapshots, so the cost follows the rows after the as-of.
     """
-    history = spark.read.format("delta").option("versionAsOf", history_version).load(table_path)
+    table = table_path.rstrip("/").rpartition("/")[2]
+    history = read_history(spark, table, table_path, history_version,
+                           since_ms=None if state is None else int(state["as_of_ms"]))
     if until_us is not None:
         history = history.where(F.col(TS) <= F.timestamp_micros(F.lit(until_us)))
     if state is None:
@@ -175,25 +178,28 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
     """
     path = state_path(table_path)
     as_of = datetime.fromtimestamp(as_of_ms / 1000, UTC)
-    snapshots = snapshot_history(spark, table_path) if DeltaTable.isDeltaTable(spark, table_path) else []
-    current = max((s.version for s in snapshots), default=-1)
-    base = None if full else next(iter(usable_states(state_history(spark, path), snapshots, current)), None)
+    exists = DeltaTable.isDeltaTable(spark, table_path)
+    snapshots = snapshot_history(spark, table_path) if exists else []
+    latest = int(DeltaTable.forPath(spark, table_path).history(1).first().version) if exists else -1
+    base = None if full else next(iter(usable_states(state_history(spark, path), snapshots, latest)), None)
     if base is not None and (base.events < events or list(base.keys) != keys):
         base = None  # the config now asks for more events or another key: rebuilt from the history
+    if base is not None and exists:
+        kept = set(spark.read.format("delta").option("versionAsOf", base.version).load(path).columns)
+        now = set(spark.read.format("delta").load(table_path).columns) | set(new_rows.columns if new_rows else [])
+        if now - kept:
+            base = None  # the table gained columns: their values are in the history only
     meta = json.dumps({STATE_KEY: {"as_of_ms": as_of_ms, "history_version": history_version,
                                    "snapshot_id": snapshot_id, "keys": keys, "events": events}}, sort_keys=True)
-    history = (spark.read.format("delta").load(table_path) if current >= 0 else None)
-    if base is not None:
-        kept = set(spark.read.format("delta").option("versionAsOf", base.version).load(path).columns)
-        if set((new_rows if new_rows is not None else history).columns) - kept:  # type: ignore[union-attr]
-            base = None  # the table gained columns: their values are in the history only
+    table = table_path.rstrip("/").rpartition("/")[2]
+    history = (read_history(spark, table, table_path, latest, since_ms=None if base is None else base.as_of_ms)
+               if exists else None)
     with spark_boundary(what="feature state", path=path):
         if base is None:
             rows = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True),
                           [d for d in (history, new_rows) if d is not None])
             (select_state(rows, keys, features, as_of, events).write.format("delta").mode("overwrite")
-             .option("overwriteSchema", "true").option("userMetadata", meta)
-             .option("delta.enableDeletionVectors", "true").save(path))
+             .option("overwriteSchema", "true").option("userMetadata", meta).save(path))
             log.info("state %s: rebuilt from the history as of %s", path, as_of.isoformat())
         else:
             _merge_changed_keys(spark, path, base, history, new_rows, keys, features, as_of, events, meta)
