@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 
@@ -13,10 +13,12 @@ def test_write_append_read_and_time_travel(spark, tmp_path):
     path = str(tmp_path / "features")
     v0 = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
     v0.write.format("delta").save(path)
-    time.sleep(1.1)  # commit timestamps have millisecond precision; keep the versions apart
-    between = datetime.now(UTC)
-    time.sleep(1.1)
     spark.createDataFrame([(3, "c")], "id long, v string").write.format("delta").mode("append").save(path)
+    # an instant between the two commits' timestamps (milliseconds; the second commit takes far longer than one)
+    t0, t1 = [r[0] for r in DeltaTable.forPath(spark, path).history().orderBy("version")
+              .select(F.unix_millis("timestamp")).collect()]
+    assert t1 > t0
+    between = datetime.fromtimestamp((t0 + (t1 - t0) // 2) / 1000, UTC)
 
     latest = spark.read.format("delta").load(path)
     assertDataFrameEqual(latest, [(1, "a"), (2, "b"), (3, "c")], checkRowOrder=False)
@@ -24,7 +26,7 @@ def test_write_append_read_and_time_travel(spark, tmp_path):
     as_v0 = spark.read.format("delta").option("versionAsOf", 0).load(path)
     assertDataFrameEqual(as_v0, v0, checkRowOrder=False)
 
-    as_of_time = spark.read.format("delta").option("timestampAsOf", between.strftime("%Y-%m-%d %H:%M:%S.%f")).load(path)
+    as_of_time = spark.read.format("delta").option("timestampAsOf", between.isoformat()).load(path)
     assertDataFrameEqual(as_of_time, v0, checkRowOrder=False)
 
     history = DeltaTable.forPath(spark, path).history().orderBy("version").select("version", "operation").collect()
