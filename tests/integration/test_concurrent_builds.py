@@ -5,10 +5,10 @@ conflict (two writers of the same day) is retried, then reported in one line."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -70,20 +70,23 @@ def _conflicting_writes(spark, tmp_path, attempts: int):
     where = "label_date = DATE'2026-10-29'"
     if not DeltaTable.isDeltaTable(spark, path):
         spark.createDataFrame([(0, day)], "x long, label_date date").write.format("delta").partitionBy("label_date").save(path)
-    started, go = tmp_path / "a_started", tmp_path / "b_committed"
-    started.unlink(missing_ok=True)
-    go.unlink(missing_ok=True)
-    started_s, go_s = str(started), str(go)
+    # Two named pipes hand the turn over without polling: A's task writes "started" (blocking until
+    # B reads it) and then blocks reading "go" until B has committed; A's retry finds "done" and runs through.
+    started, go, done = tmp_path / "a_started", tmp_path / "b_committed", tmp_path / "b_done"
+    for fifo in (started, go):
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
+    done.unlink(missing_ok=True)
+    started_s, go_s, done_s = str(started), str(go), str(done)
 
     @F.udf("long")
     def held(x):  # A's first run waits here, mid-transaction, until B has committed
         import os
-        import time
-        if not os.path.exists(go_s):
-            open(started_s, "w").close()
-            deadline = time.monotonic() + 120
-            while not os.path.exists(go_s) and time.monotonic() < deadline:
-                time.sleep(0.05)
+        if not os.path.exists(done_s):
+            with open(started_s, "w") as f:
+                f.write("started")
+            with open(go_s) as f:
+                f.read()
         return x
 
     def write_a() -> None:
@@ -92,14 +95,17 @@ def _conflicting_writes(spark, tmp_path, attempts: int):
          .write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))
 
     def write_b() -> None:
-        deadline = time.monotonic() + 120
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        spark.createDataFrame([(1, day)], "x long, label_date date").write.format("delta") \
-            .mode("overwrite").option("replaceWhere", where).save(path)
-        go.touch()
+        with open(started) as f:
+            f.read()
+        try:
+            spark.createDataFrame([(1, day)], "x long, label_date date").write.format("delta") \
+                .mode("overwrite").option("replaceWhere", where).save(path)
+        finally:
+            done.touch()
+            with open(go, "w") as f:
+                f.write("go")
 
-    b = threading.Thread(target=write_b)
+    b = threading.Thread(target=write_b, daemon=True)
     b.start()
     try:
         with_conflict_retries(write_a, path, attempts=attempts, backoff_s=0.01)
