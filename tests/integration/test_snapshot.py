@@ -22,11 +22,10 @@ from fstore_batch.sources.hbase.codecs import encode
 from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
-from fstore_batch.storage.delta import snapshot as snapshot_module
 from fstore_batch.storage.delta.catalog import snapshot_history
 from fstore_batch.storage.delta.maintenance import maintain
 from fstore_batch.storage.delta.snapshot import QUARANTINE_TABLE, run_snapshot
-from fstore_batch.storage.delta.state import pick_state, state_history, state_path
+from fstore_batch.storage.delta.state import pick_state, state_history, state_path, update_state
 from fstore_batch.storage.delta.tables import current_version
 from tests.conftest import ROOT
 from tests.support.tcp_proxy import ThriftProxy
@@ -220,7 +219,7 @@ def test_rerun_is_idempotent_incremental_adds_only_new_cells_and_time_travel_see
 
 
 def test_a_run_that_dies_between_the_state_and_the_history_commit_is_repaired_by_its_rerun(
-        spark, hbase, store, monkeypatch):
+        spark, hbase, store):
     spec = INCR.model_copy(update={"name": "snap_dies", "hbase_table": "test_snap_dies"})
     create_presplit_tables([feature_table_layout(spec)])
     for uid in (1, 2, 3):
@@ -231,12 +230,14 @@ def test_a_run_that_dies_between_the_state_and_the_history_commit_is_repaired_by
     put(hbase, spec, (1,), 6_000, x=10)
     put(hbase, spec, (4,), 7_000, x=4)
 
-    def dies(*args, **kwargs):
-        raise SystemExit("killed")  # the process ends after the state's commit, before the history's
-    monkeypatch.setattr(snapshot_module, "append", dies)
-    with pytest.raises(SystemExit):
-        run_snapshot(spark, cfg, "snap_dies", 8_000)
-    monkeypatch.undo()
+    # What a run as of 8 s that died between its two commits leaves behind: the state's commit, naming
+    # history commit 1 and the run's snapshot id, and no history commit.
+    dead_id = "snap_dies@" + datetime.fromtimestamp(8, UTC).isoformat(timespec="milliseconds")
+    scanned = spark.createDataFrame([(1, datetime.fromtimestamp(6, UTC), 10, dead_id),
+                                     (4, datetime.fromtimestamp(7, UTC), 4, dead_id)],
+                                    spark.read.format("delta").load(path).schema)
+    update_state(spark, path, ["user_id"], ["x"], events=0, as_of_ms=8_000, history_version=1, new_rows=scanned,
+                 snapshot_id=dead_id)
     assert current_version(spark, path) == 0  # the history did not move
     assert [s.history_version for s in state_history(spark, state_path(path))] == [0, 1]  # commit 1 never came
     at_8s = datetime.fromtimestamp(8, UTC)

@@ -45,11 +45,10 @@ from pyspark.sql import functions as F
 
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, snapshot_history
-from fstore_batch.storage.delta.tiers import read_history
+from fstore_batch.storage.delta.tiers import TS, read_history
 
 log = logging.getLogger(__name__)
 STATE_KEY = "fstore_state"
-TS = "event_ts"
 INCREMENTAL = "incremental"
 
 
