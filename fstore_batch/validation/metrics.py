@@ -59,7 +59,6 @@ PMF_ERROR = 0.0165  # the same for a bin's share (PMF / histogram)
 EPSILON = 1e-4  # PSI: a bin's share is floored here, so an empty bin stays finite
 HIST_BINS = 20
 GRID = 1_000  # PSI and histograms read ranks off a grid of quantiles at j / GRID
-GRID_RANKS = [j / GRID for j in range(GRID + 1)]
 RENDER_CHARS = 160
 
 # sketch name -> (metric names, ranks)
@@ -214,8 +213,15 @@ def _n(sketch: Column) -> Column:
     return F.kll_sketch_get_n_double(sketch)
 
 
-def _quantiles(sketch: Column, ranks: list[float]) -> Column:
-    return F.when(_n(sketch) > 0, F.kll_sketch_get_quantile_double(sketch, F.array(*[F.lit(q) for q in ranks])))
+def _quantiles(sketch: Column, ranks: list[float] | Column) -> Column:
+    ranks = ranks if isinstance(ranks, Column) else F.array(*[F.lit(q) for q in ranks])
+    return F.when(_n(sketch) > 0, F.kll_sketch_get_quantile_double(sketch, ranks))
+
+
+def _grid_ranks() -> Column:
+    """The ranks ``j / GRID`` for ``j = 0..GRID`` as one array literal, parsed from SQL in one call
+    (``F.array`` of ``F.lit`` would make GRID + 1 calls into the JVM per sketch read)."""
+    return F.expr(f"array({', '.join(repr(j / GRID) for j in range(GRID + 1))})")
 
 
 def _read_sketches(f: Feature, i: int) -> dict[str, Column]:
@@ -227,7 +233,7 @@ def _read_sketches(f: Feature, i: int) -> dict[str, Column]:
         out[f"q_{sk}"] = _quantiles(s(sk), QUANTILES[sk][1])
     for sk in HISTOGRAM_SKETCHES.get(f.kind, ()):
         if sk:
-            out[f"g_{sk}"] = _quantiles(s(sk), GRID_RANKS)
+            out[f"g_{sk}"] = _quantiles(s(sk), _grid_ranks())
             out[f"n_{sk}"] = _n(s(sk))
     return {f"x{i}_{k}": v for k, v in out.items()}
 
