@@ -13,6 +13,10 @@ SPARK_JARS := .cache/spark-jars
 export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
+# Two test processes (pytest-xdist); tests that share HBase tables, the Thrift server, the cluster or
+# a folder are kept in one process by their xdist group (tests/support/parallel.py). 0: one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 # Airflow 3 lives in its own virtualenv: its Spark provider brings a `pyspark` of its own.
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
@@ -115,10 +119,10 @@ test: sysdeps browser install jars airflow  ## start HBase, the Spark cluster an
 	$(CLUSTERCTL) status >/dev/null 2>&1 || started="$$started $(CLUSTERCTL)"; \
 	$(S3CTL) status >/dev/null 2>&1 || started="$$started $(S3CTL)"; \
 	trap 'for ctl in $$started; do $$ctl down; done' EXIT; \
-	$(HBASECTL) up && $(CLUSTERCTL) up && $(S3CTL) up && $(VENV)/bin/pytest --durations=15 $(PYTEST_ARGS)
+	$(HBASECTL) up && $(CLUSTERCTL) up && $(S3CTL) up && $(VENV)/bin/pytest $(PYTEST_XDIST) --durations=15 $(PYTEST_ARGS)
 
 unit: install jars  ## tests that need no HBase
-	$(VENV)/bin/pytest tests/unit --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_XDIST) --durations=15 $(PYTEST_ARGS)
 
 bench: hbase-up  ## benchmarks (prints ratios against in-process baselines)
 	$(PY) benchmarks/snapshot.py

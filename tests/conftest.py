@@ -23,6 +23,22 @@ SAMPLE_CONFIG = ROOT / "conf" / "sample.yaml"
 collect_ignore = ["airflow"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support.parallel import NotebookThriftLock
+
+    config.pluginmanager.register(NotebookThriftLock(), "fstore-notebook-thrift-lock")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs two processes (pytest -n 2 --dist loadgroup): tests/support/parallel.py
+    says which tests share what and keeps those in one process."""
+    if config.pluginmanager.hasplugin("xdist"):
+        from tests.support.parallel import assign_groups
+
+        assign_groups(items)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from fstore_batch.session import build_session
@@ -67,6 +83,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture()
+def thrift_outage():
+    """For a test that stops the real Thrift server: holds the Thrift lock exclusively, so the
+    notebooks, which use HBase from the other test process, wait until the server is back."""
+    from tests.support.parallel import thrift_lock
+
+    with thrift_lock(exclusive=True):
+        yield
 
 
 @dataclass(frozen=True)

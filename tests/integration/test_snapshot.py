@@ -287,7 +287,8 @@ def _stop_thrift_server() -> None:
     os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def test_thrift_server_stopped_mid_job_fails_clearly_and_commits_nothing(spark, hbase, store, codecs_table):
+def test_thrift_server_stopped_mid_job_fails_clearly_and_commits_nothing(thrift_outage, spark, hbase, store,
+                                                                          codecs_table):
     cfg_direct = store(codecs_table)
     run_snapshot(spark, cfg_direct, "snap_codecs", T - 1)
     path = cfg_direct.storage.table_path("snap_codecs")
