@@ -53,7 +53,7 @@ from fstore_batch.errors import ConfigError
 from fstore_batch.joins.pit import point_in_time_join
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
-from fstore_batch.validation.compare import values_match
+from fstore_batch.validation.compare import ident, values_match
 from fstore_batch.validation.config import Tolerance
 from fstore_batch.validation.features import infer_kind
 
@@ -113,7 +113,7 @@ def inject_faults(log: DataFrame, spec: FaultSpec, *, request_id: str = "request
             out, faulty = _stale(out, fault, request_id, request_ts, ts_cfg, feature_tables or {})
         else:
             faulty = _transform(fault, clean, F.col(request_id)).cast(dtype)
-        changes = ~values_match(kind, faulty, clean, tol)  # type: ignore[arg-type]
+        changes = ~F.expr(values_match(kind, "__faulty", ident(fault.feature), tol))
         if fault.kind is not FaultKind.MISSING:
             changes = changes & faulty.isNotNull()  # e.g. no version yet at the stale time: that is not staleness
         if fault.kind is FaultKind.STALE and isinstance(dtype, T.ArrayType):

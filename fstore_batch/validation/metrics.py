@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from fstore_batch.validation import compare as C
@@ -59,6 +59,7 @@ PMF_ERROR = 0.0165  # the same for a bin's share (PMF / histogram)
 EPSILON = 1e-4  # PSI: a bin's share is floored here, so an empty bin stays finite
 HIST_BINS = 20
 GRID = 1_000  # PSI and histograms read ranks off a grid of quantiles at j / GRID
+GRID_RANKS = [j / GRID for j in range(GRID + 1)]
 RENDER_CHARS = 160
 
 # sketch name -> (metric names, ranks)
@@ -101,140 +102,131 @@ class Summary:
     worst: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def feature_columns(f: Feature) -> dict[str, Column]:
-    """Row-level helper columns of ``f`` (match flag, present flags)."""
-    a, b = F.col(f.on), F.col(f.off)
-    return {"match": C.values_match(f.kind, a, b, f.tolerance), "both": a.isNotNull() & b.isNotNull()}
+def feature_columns(f: Feature) -> dict[str, str]:
+    """Row-level helper columns of ``f`` as SQL: the match flag and both-present flag."""
+    a, b = C.ident(f.on), C.ident(f.off)
+    return {"match": C.values_match(f.kind, a, b, f.tolerance), "both": f"({a} IS NOT NULL AND {b} IS NOT NULL)"}
 
 
-def _base_columns(f: Feature, i: int) -> dict[str, Column]:
-    h = feature_columns(f)
-    return {f"r{i}_match": h["match"], f"r{i}_both": h["both"]}
+def _base_columns(f: Feature, i: int) -> dict[str, str]:
+    return {f"r{i}_{k}": v for k, v in feature_columns(f).items()}
 
 
-def _row_columns(f: Feature, i: int) -> dict[str, Column]:
-    """Per-row values the aggregates need, over the columns of ``_base_columns`` (``r<i>_<name>``).
+def _row_columns(f: Feature, i: int) -> dict[str, str]:
+    """Per-row values the aggregates need (SQL), over the columns of ``_base_columns`` (``r<i>_<name>``).
 
     No higher-order functions except where two arrays differ (cosine, norm ratio, edit distance
     of the mismatching minority: ``compare`` short-cuts equal arrays)."""
-    a, b = F.col(f.on), F.col(f.off)
-    match, both = F.col(f"r{i}_match"), F.col(f"r{i}_both")
-    vmis = both & ~match
-    cols = {"match": match, "both": both, "vmis": vmis, "on_null": a.isNull(), "off_null": b.isNull()}
+    a, b = C.ident(f.on), C.ident(f.off)
+    match, both = C.ident(f"r{i}_match"), C.ident(f"r{i}_both")
+    vmis = f"({both} AND NOT {match})"
+    cols = {"match": match, "both": both, "vmis": vmis, "on_null": f"({a} IS NULL)", "off_null": f"({b} IS NULL)"}
+    on, off = f"CAST({a} AS DOUBLE)", f"CAST({b} AS DOUBLE)"
     if f.kind is FeatureKind.NUMERIC:
-        cols.update({"d": F.when(both, C.diff(a, b)), "on": a.cast("double"), "off": b.cast("double"),
-                     "ratio": F.when(vmis & (b != 0), a.cast("double") / b.cast("double")),
-                     "md": F.when(vmis, C.diff(a, b))})
+        cols.update({"d": f"CASE WHEN {both} THEN {C.diff(a, b)} END", "on": on, "off": off,
+                     "ratio": f"CASE WHEN {vmis} AND {b} != 0 THEN {on} / {off} END",
+                     "md": f"CASE WHEN {vmis} THEN {C.diff(a, b)} END"})
         for dec in ROUNDING_DECIMALS:
-            cols[f"rnd{dec}"] = vmis & C.close(a, F.round(b.cast("double"), dec), f.tolerance)
-        score = F.abs(C.diff(a, b))
+            cols[f"rnd{dec}"] = f"({vmis} AND {C.close(a, f'round({off}, {dec})', f.tolerance)})"
+        score = f"abs({C.diff(a, b)})"
     elif f.kind is FeatureKind.CATEGORICAL:
-        cols["case"] = both & C.case_only(a, b)
-        score = F.lit(1.0)
+        cols["case"] = f"({both} AND {C.case_only(a, b)})"
+        score = C.double(1)
     elif f.kind is FeatureKind.EMBEDDING:
-        wrong = both & (F.size(a) != F.size(b))
+        wrong = f"({both} AND size({a}) != size({b}))"
         if f.dim is not None:
-            wrong = wrong | (a.isNotNull() & (F.size(a) != f.dim))
-        cos = F.when(both, C.cosine(a, b))
-        cols.update({"cos": cos, "nr": F.when(both, C.norm_ratio(a, b)), "wrong": wrong,
-                     "nan_on": F.coalesce(C.has_nan(a), F.lit(False)), "nan_off": F.coalesce(C.has_nan(b), F.lit(False))})
-        score = F.coalesce(1.0 - cos, F.lit(3.0))  # no cosine (dimension, NaN, zero): worst
+            wrong = f"({wrong} OR ({a} IS NOT NULL AND size({a}) != {int(f.dim)}))"
+        cos = f"CASE WHEN {both} THEN {C.cosine(a, b)} END"
+        cols.update({"cos": cos, "nr": f"CASE WHEN {both} THEN {C.norm_ratio(a, b)} END", "wrong": wrong,
+                     "nan_on": f"coalesce({C.has_nan(a)}, false)", "nan_off": f"coalesce({C.has_nan(b)}, false)"})
+        score = f"coalesce({C.double(1)} - {cos}, {C.double(3)})"  # no cosine (dimension, NaN, zero): worst
     else:
-        ed = F.when(both, C.edit_distance(a, b))
-        cols.update({"ed": ed, "jac": F.when(both, C.jaccard(a, b)),
-                     "exact": both & (a == b), "lenmis": both & (F.size(a) != F.size(b)),
-                     "pre": both & C.prefix_match(a, b, f.top_k), "trunc": vmis & C.is_truncation(a, b),
-                     "len_on": F.size(a), "len_off": F.size(b)})
-        score = ed.cast("double")
+        ed = f"CASE WHEN {both} THEN {C.edit_distance(a, b)} END"
+        cols.update({"ed": ed,
+                     "jac": f"CASE WHEN {both} THEN {C.jaccard(a, b)} END",
+                     "exact": f"({both} AND {a} = {b})", "lenmis": f"({both} AND size({a}) != size({b}))",
+                     "pre": f"({both} AND {C.prefix_match(a, b, f.top_k)})",
+                     "trunc": f"({vmis} AND {C.is_truncation(a, b)})", "len_on": f"size({a})", "len_off": f"size({b})"})
+        score = f"CAST({ed} AS DOUBLE)"
     out = {f"r{i}_{k}": v for k, v in cols.items()}
-    missing = F.when(a.isNull(), F.lit(2)).when(b.isNull(), F.lit(1)).otherwise(F.lit(0))
+    missing = f"CASE WHEN {a} IS NULL THEN 2 WHEN {b} IS NULL THEN 1 ELSE 0 END"
     # The worst row: missing first (then the larger score); compared as a struct by max().
-    out[f"r{i}_worst"] = F.when(~match, F.struct(
-        missing.alias("missing"), F.when(missing == 0, score).alias("score"), F.col("request_id").alias("request_id"),
-        F.col("_ts").alias("request_ts"), a.alias("online"), b.alias("offline")))
+    out[f"r{i}_worst"] = (f"CASE WHEN NOT {match} THEN named_struct('missing', {missing}, "
+                          f"'score', CASE WHEN {missing} = 0 THEN {score} END, 'request_id', `request_id`, "
+                          f"'request_ts', `_ts`, 'online', {a}, 'offline', {b}) END")
     return out
 
 
-def _cnt(c: Column) -> Column:
-    return F.count(F.when(c, 1))
+def _cnt(c: str) -> str:
+    return f"count(CASE WHEN {c} THEN 1 END)"
 
 
-def _kll(c: Column, k: int) -> Column:
-    return F.kll_sketch_agg_double(c.cast("double"), k)
-
-
-def _hour_aggregates(f: Feature, i: int, k: int) -> dict[str, Column]:
-    """Counts, sums, maxima, sketches and the worst row of ``f`` in one hour (``a<i>_<name>``)."""
-    r = (lambda name: F.col(f"r{i}_{name}"))
-    out: dict[str, Column] = {
-        "n": F.count(F.lit(1)), "both": _cnt(r("both")), "on_null": _cnt(r("on_null")), "off_null": _cnt(r("off_null")),
-        "miss_on": _cnt(r("on_null") & ~r("off_null")), "miss_off": _cnt(~r("on_null") & r("off_null")),
-        "match": _cnt(r("match")), "vmis": _cnt(r("vmis")), "worst": F.max(r("worst")),
+def _hour_aggregates(f: Feature, i: int, k: int) -> dict[str, str]:
+    """Counts, sums, maxima, sketches and the worst row of ``f`` in one hour (SQL aggregates)."""
+    r = (lambda name: C.ident(f"r{i}_{name}"))
+    kll = (lambda c: f"kll_sketch_agg_double(CAST({c} AS DOUBLE), {int(k)})")
+    out: dict[str, str] = {
+        "n": "count(1)", "both": _cnt(r("both")), "on_null": _cnt(r("on_null")), "off_null": _cnt(r("off_null")),
+        "miss_on": _cnt(f"{r('on_null')} AND NOT {r('off_null')}"),
+        "miss_off": _cnt(f"NOT {r('on_null')} AND {r('off_null')}"),
+        "match": _cnt(r("match")), "vmis": _cnt(r("vmis")), "worst": f"max({r('worst')})",
     }
 
-    def mean(name: str, col: Column) -> None:
-        out[f"{name}_sum"], out[f"{name}_n"] = F.sum(col), F.count(col)
+    def mean(name: str, col: str) -> None:
+        out[f"{name}_sum"], out[f"{name}_n"] = f"sum({col})", f"count({col})"
 
     if f.kind is FeatureKind.NUMERIC:
         mean("d", r("d"))
         mean("on", r("on"))
         mean("off", r("off"))
-        out["absd_max"] = F.max(F.abs(r("d")))
+        out["absd_max"] = f"max(abs({r('d')}))"
         out.update({f"rnd{d}": _cnt(r(f"rnd{d}")) for d in ROUNDING_DECIMALS})
-        out.update({"k_absd": _kll(F.abs(r("d")), k), "k_on": _kll(r("on"), k), "k_off": _kll(r("off"), k),
-                    "k_ratio": _kll(r("ratio"), k), "k_md": _kll(r("md"), k)})
+        out.update({"k_absd": kll(f"abs({r('d')})"), "k_on": kll(r("on")), "k_off": kll(r("off")),
+                    "k_ratio": kll(r("ratio")), "k_md": kll(r("md"))})
     elif f.kind is FeatureKind.CATEGORICAL:
         out["case"] = _cnt(r("case"))
     elif f.kind is FeatureKind.EMBEDDING:
         mean("cos", r("cos"))
         mean("nr", r("nr"))
-        mean("mcos", F.when(r("vmis"), r("cos")))
+        mean("mcos", f"CASE WHEN {r('vmis')} THEN {r('cos')} END")
         out.update({"wrong": _cnt(r("wrong")), "nan_on": _cnt(r("nan_on")), "nan_off": _cnt(r("nan_off")),
-                    "k_cos": _kll(r("cos"), k), "k_mnr": _kll(F.when(r("vmis"), r("nr")), k)})
+                    "k_cos": kll(r("cos")), "k_mnr": kll(f"CASE WHEN {r('vmis')} THEN {r('nr')} END")})
     else:
         for name in ("ed", "jac", "len_on", "len_off"):
             mean(name, r(name))
         out.update({name: _cnt(r(name)) for name in ("exact", "lenmis", "pre", "trunc")})
-        out.update({"k_ed": _kll(r("ed"), k), "k_lon": _kll(r("len_on"), k), "k_loff": _kll(r("len_off"), k)})
+        out.update({"k_ed": kll(r("ed")), "k_lon": kll(r("len_on")), "k_loff": kll(r("len_off"))})
     return out
 
 
-def _rollup(name: str, col: str, top: int) -> Column:
+def _rollup(name: str, col: str, top: int) -> str:
+    c = C.ident(col)
     if name.startswith("k_"):
-        return F.kll_merge_agg_double(F.col(col))
+        return f"kll_merge_agg_double({c})"
     if name == "worst":
-        return F.slice(F.sort_array(F.collect_list(F.col(col)), asc=False), 1, max(top, 1))
+        return f"slice(sort_array(collect_list({c}), false), 1, {max(top, 1)})"
     if name == "absd_max":
-        return F.max(F.col(col))
-    return F.sum(F.col(col))
+        return f"max({c})"
+    return f"sum({c})"
 
 
-def _n(sketch: Column) -> Column:
-    return F.kll_sketch_get_n_double(sketch)
+def _quantiles(sketch: str, ranks: list[float]) -> str:
+    """The sketch's quantiles at ``ranks`` (null for an empty sketch); the ranks are one array literal."""
+    return (f"CASE WHEN kll_sketch_get_n_double({sketch}) > 0 THEN kll_sketch_get_quantile_double({sketch}, "
+            f"array({', '.join(C.double(q) for q in ranks)})) END")
 
 
-def _quantiles(sketch: Column, ranks: list[float] | Column) -> Column:
-    ranks = ranks if isinstance(ranks, Column) else F.array(*[F.lit(q) for q in ranks])
-    return F.when(_n(sketch) > 0, F.kll_sketch_get_quantile_double(sketch, ranks))
-
-
-def _grid_ranks() -> Column:
-    """The ranks ``j / GRID`` for ``j = 0..GRID`` as one array literal, parsed from SQL in one call
-    (``F.array`` of ``F.lit`` would make GRID + 1 calls into the JVM per sketch read)."""
-    return F.expr(f"array({', '.join(repr(j / GRID) for j in range(GRID + 1))})")
-
-
-def _read_sketches(f: Feature, i: int) -> dict[str, Column]:
+def _read_sketches(f: Feature, i: int) -> dict[str, str]:
     """Expressions over the rolled-up row: the quantile metrics, and each side's quantile grid
     (ranks ``j / GRID``) from which PSI and the histograms are read on the driver."""
-    s = (lambda name: F.col(f"a{i}_{name}"))
-    out: dict[str, Column] = {}
+    s = (lambda name: C.ident(f"a{i}_{name}"))
+    out: dict[str, str] = {}
     for sk in QUANTILE_SKETCHES.get(f.kind, ()):
         out[f"q_{sk}"] = _quantiles(s(sk), QUANTILES[sk][1])
     for sk in HISTOGRAM_SKETCHES.get(f.kind, ()):
         if sk:
-            out[f"g_{sk}"] = _quantiles(s(sk), _grid_ranks())
-            out[f"n_{sk}"] = _n(s(sk))
+            out[f"g_{sk}"] = _quantiles(s(sk), GRID_RANKS)
+            out[f"n_{sk}"] = f"kll_sketch_get_n_double({s(sk)})"
     return {f"x{i}_{k}": v for k, v in out.items()}
 
 
@@ -266,18 +258,22 @@ def summarise(matched: DataFrame, features: list[Feature], *, worst_rows: int = 
 def summary_frame(matched: DataFrame, features: list[Feature], *, worst_rows: int = 5,
                   sketch_k: int = SKETCH_K) -> DataFrame:
     """The one-row DataFrame ``summarise`` collects: one scan of ``matched``, grouped by hour, then rolled up."""
-    base = matched.select("request_id", "_ts", *[F.col(c) for f in features for c in (f.on, f.off)],
-                          *[c.alias(n) for i, f in enumerate(features) for n, c in _base_columns(f, i).items()])
-    rows = base.select(F.date_trunc("hour", F.col("_ts")).alias("hour"),
-                       *[c.alias(n) for i, f in enumerate(features) for n, c in _row_columns(f, i).items()])
+    def named(exprs: dict[str, str]) -> list[str]:
+        return [f"{e} AS {C.ident(n)}" for n, e in exprs.items()]
+
+    base = matched.selectExpr("request_id", "_ts", *[C.ident(c) for f in features for c in (f.on, f.off)],
+                              *[e for i, f in enumerate(features) for e in named(_base_columns(f, i))])
+    rows = base.selectExpr("date_trunc('hour', `_ts`) AS hour",
+                           *[e for i, f in enumerate(features) for e in named(_row_columns(f, i))])
     names = {i: _hour_aggregates(f, i, sketch_k) for i, f in enumerate(features)}
-    per_hour = rows.groupBy("hour").agg(*[c.alias(f"a{i}_{n}") for i, aggs in names.items() for n, c in aggs.items()])
+    per_hour = rows.groupBy("hour").agg(*[F.expr(e) for i, aggs in names.items()
+                                          for e in named({f"a{i}_{n}": c for n, c in aggs.items()})])
     plain = [f"a{i}_{n}" for i, aggs in names.items() for n in aggs if not n.startswith("k_") and n != "worst"]
-    rolled = per_hour.agg(F.collect_list(F.struct("hour", *plain)).alias("hours"),
-                          *[_rollup(n, f"a{i}_{n}", worst_rows).alias(f"a{i}_{n}")
-                            for i, aggs in names.items() for n in aggs])
-    reads = [c.alias(n) for i, f in enumerate(features) for n, c in _read_sketches(f, i).items()]
-    return rolled.select("hours", *[F.col(c) for c in plain], *[f"a{i}_worst" for i in names], *reads)
+    hours = f"collect_list(struct(hour, {', '.join(C.ident(c) for c in plain)})) AS hours"
+    rolled = per_hour.agg(F.expr(hours), *[F.expr(e) for i, aggs in names.items() for e in named(
+        {f"a{i}_{n}": _rollup(n, f"a{i}_{n}", worst_rows) for n in aggs})])
+    reads = [e for i, f in enumerate(features) for e in named(_read_sketches(f, i))]
+    return rolled.selectExpr("hours", *[C.ident(c) for c in plain], *[C.ident(f"a{i}_worst") for i in names], *reads)
 
 
 def _div(a: Any, b: Any) -> float | None:

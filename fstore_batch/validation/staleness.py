@@ -53,7 +53,7 @@ def stale_metrics(table: DataFrame, f: Feature, history: DataFrame, *, max_lag: 
         return {}
     a, b = F.col(f.on), F.col(f.off)
     mism = table.where((F.col("_status") == MATCHED) & a.isNotNull() & b.isNotNull()
-                       & ~C.values_match(f.kind, a, b, f.tolerance))
+                       & ~F.expr(C.values_match(f.kind, C.ident(f.on), C.ident(f.off), f.tolerance)))
     if f.kind is FeatureKind.SEQUENCE:
         best = _sequence_candidates(mism, f, src, history, max_lag=max_lag, ts=src.ts or ts)
     else:
@@ -78,7 +78,7 @@ def _scalar_candidates(mism: DataFrame, f: Feature, src: FeatureSourceRef, histo
         cond = cond & (F.col(k) == F.col(f"__h_{k}"))
     lag_us = F.unix_micros(F.col("_ts")) - F.unix_micros(F.col("__vts"))
     cond = cond & (lag_us >= 0) & (lag_us <= F.lit(int(max_lag.total_seconds() * 1e6)))
-    cand = mism.join(hist, cond & C.values_match(f.kind, F.col("__v_on"), F.col("__v"), f.tolerance), "inner")
+    cand = mism.join(hist, cond & F.expr(C.values_match(f.kind, "__v_on", "__v", f.tolerance)), "inner")
     return cand.groupBy("request_id").agg(
         F.max_by(F.struct("__vts", "__next", "_ts"), F.col("__vts")).alias("b")).select("b.*")
 
