@@ -14,9 +14,9 @@ export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /u
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
 # Two test processes (pytest-xdist); tests that share HBase tables, the Thrift server, the cluster or
-# a folder are kept in one process by their xdist group (tests/support/parallel.py). 0: one process.
+# a folder are kept in one process (tests/support/parallel.py). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 # Airflow 3 lives in its own virtualenv: its Spark provider brings a `pyspark` of its own.
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python

@@ -29,14 +29,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(NotebookThriftLock(), "fstore-notebook-thrift-lock")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs two processes (pytest -n 2 --dist loadgroup): tests/support/parallel.py
-    says which tests share what and keeps those in one process."""
-    if config.pluginmanager.hasplugin("xdist"):
-        from tests.support.parallel import assign_groups
+    from tests.support.parallel import check_hbase_modules
 
-        assign_groups(items)
+    check_hbase_modules(items)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; optional: xdist may be absent
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`make test` runs two processes (pytest -n 2 --dist loadscope): tests/support/parallel.py
+    says which tests share what and keeps those in one process."""
+    if config.getvalue("dist") in ("loadscope", "loadgroup"):
+        from tests.support.parallel import make_scheduler
+
+        return make_scheduler(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")

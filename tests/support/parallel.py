@@ -1,21 +1,25 @@
-"""What two test processes may share: `make test` runs pytest with ``-n 2 --dist loadgroup``.
+"""What two test processes may share: `make test` runs pytest with ``-n 2 --dist loadscope``.
 
 The processes share one HBase (fixed ports), one Spark standalone cluster, one object store and the
-project folder. Two kinds of tests cannot run beside others, so each kind is one xdist group: the
-tests of a group run in one process, in collection order.
+project folder. The scheduler below hands out work in units, and the tests of one unit run in one
+process, in collection order:
 
-* ``hbase``: every test module with a test that uses the real HBase server (it asks for the
-  ``hbase`` fixture, directly or through ``seeded_sample``), and the Airflow end-to-end test, whose
-  jobs reach HBase and the cluster from their own processes. They write fixed table names (the
-  seeded sample's ``t_*`` tables are re-created by each process that seeds them), the cluster has
-  two cores for one application at a time, and test_snapshot.py kills the Thrift server and
-  starts it again.
+* ``hbase``: every module in ``HBASE_MODULES``, the tests that use the real HBase server. They write
+  fixed table names (the seeded sample's ``t_*`` tables are re-created by each process that seeds
+  them), the Spark cluster has two cores for one application at a time (the cluster and Airflow
+  tests), and test_snapshot.py kills the Thrift server and starts it again. Collection fails when
+  a module outside the list asks for the ``hbase`` fixture (directly or through ``seeded_sample``).
 * ``notebooks``: the notebooks write the same ``nb_*`` tables and ``.data/notebooks``. They need
   HBase too, so each one holds the Thrift lock (below) shared while it runs.
+* every other module is a unit of its own (xdist's ``loadscope``), so a module-scoped fixture is
+  built by one process only.
 
 The Thrift lock is an ``flock`` on a file beside the HBase stack's pid files: a test that stops the
 Thrift server takes it exclusively (the ``thrift_outage`` fixture), so it waits for a running
-notebook to finish and no notebook starts until the server is back. Without xdist it costs nothing.
+notebook to finish and no notebook starts until the server is back.
+
+xdist's own ``xdist_group`` marks are not used: pytest-xdist 3.8 tags the items by assigning
+``item._nodeid``, which pytest 9.2's nodes no longer read, so ``--dist loadgroup`` does not group.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HBASE_GROUP = "hbase"
 NOTEBOOK_GROUP = "notebooks"
 HBASE_FIXTURES = {"hbase", "seeded_sample"}
-# Modules that reach HBase from other processes only (no fixture says so).
-HBASE_BY_PROCESS = {"test_airflow_dags.py"}
+# Every module with a test that uses the real HBase server (test_airflow_dags.py's jobs reach it,
+# and the Spark cluster, from their own processes).
+HBASE_MODULES = frozenset(f"tests/integration/{name}.py" for name in (
+    "test_airflow_dags", "test_cli_and_doctor", "test_cluster", "test_failures_hbase", "test_hbase_stack",
+    "test_run", "test_sample_in_hbase", "test_snapshot", "test_snapshot_cli"))
 
 
 def thrift_lock_path() -> Path:
@@ -55,31 +62,50 @@ def thrift_lock(*, exclusive: bool) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _uses_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)  # what pytest resolved for the item's fixtures
-    defs = info.name2fixturedefs.values() if info is not None else ()
-    return any(getattr(d, "scope", None) == "module" for chain in defs for d in chain)
-
-
-def group_of(item: pytest.Item, hbase_modules: set[Path]) -> str | None:
-    if item.path.suffix == ".ipynb":
+def group_of(nodeid: str) -> str | None:
+    """The shared-resource unit of a test, from its node id (``path::name``), or None."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("notebooks/") and path.endswith(".ipynb"):
         return NOTEBOOK_GROUP
-    if item.path in hbase_modules or item.path.name in HBASE_BY_PROCESS:
+    if path in HBASE_MODULES:
         return HBASE_GROUP
-    if _uses_a_module_fixture(item):
-        return item.path.relative_to(ROOT).as_posix()
     return None
 
 
-def assign_groups(items: list[pytest.Item]) -> None:
-    """Mark each item with its xdist group (see the module docstring), and the items of a module
-    with an expensive module-scoped fixture with the module's group, so that the fixture is built
-    by one process; the other items are scheduled one by one, wherever a process is free."""
-    hbase_modules = {item.path for item in items if HBASE_FIXTURES & set(getattr(item, "fixturenames", ()))}
-    for item in items:
-        group = group_of(item, hbase_modules)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
+def check_hbase_modules(items: list[pytest.Item]) -> None:
+    """Fail the collection when a test outside ``HBASE_MODULES`` uses the HBase server."""
+    stray = sorted({item.nodeid.split("::", 1)[0] for item in items
+                    if HBASE_FIXTURES & set(getattr(item, "fixturenames", ()))} - HBASE_MODULES)
+    if stray:
+        raise pytest.UsageError(f"{', '.join(stray)}: uses the HBase server (fixture hbase or seeded_sample) "
+                                f"but is not in HBASE_MODULES of tests/support/parallel.py, so a second test "
+                                f"process could run it beside the other HBase tests; add it there")
+
+
+def make_scheduler(config: pytest.Config, log):
+    """xdist's ``loadscope`` scheduler, with the ``hbase`` and ``notebooks`` units above handed out
+    first (the longest: about 15 and 6 minutes of the 33-minute serial run), so that the processes
+    end together on small modules; the other units go largest first, as in ``loadscope``."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    first = (HBASE_GROUP, NOTEBOOK_GROUP)
+
+    class SharedResourceScheduling(LoadScopeScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the first call: the queue is complete
+                units = sorted(self.workqueue.items(),
+                               key=lambda u: (first.index(u[0]) if u[0] in first else len(first), -len(u[1])))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return SharedResourceScheduling(config, log)
 
 
 class NotebookThriftLock:
