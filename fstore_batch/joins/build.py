@@ -35,7 +35,12 @@ from pyspark.sql import functions as F
 from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig
 from fstore_batch.config.training import LabelFormat, SamplingConfig, TrainingSetConfig
-from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
+from fstore_batch.errors import (
+    DeltaTableNotFoundError,
+    DeltaVersionNotFoundError,
+    EmptyInputError,
+    StorageError,
+)
 from fstore_batch.joins.aggregations import Aggregation, AggregationSource, window_aggregates
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
@@ -43,10 +48,16 @@ from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, t
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.spark_errors import spark_boundary
-from fstore_batch.storage.delta.state import pick_state, read_with_state, state_path
+from fstore_batch.storage.delta.state import (
+    pick_state,
+    read_with_state,
+    state_path,
+    unreadable_state,
+)
 from fstore_batch.storage.delta.tables import (
     current_version,
     new_table_guard,
+    unreadable_version,
     with_conflict_retries,
 )
 from fstore_batch.storage.delta.tiers import read_history
@@ -138,6 +149,8 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                             sources={i["path"]: (t, i["version"])}):
             if "state" not in i:  # a fresh build (a rebuild keeps the manifest's choice)
                 i["state"] = _pick_state(spark, cfg, t, i, first_us) if use_state else None
+            elif i["state"] is not None:
+                i["state"] = _pinned_state(spark, t, i)
             tables[t] = read_with_state(spark, i["path"], i["version"], i["state"],
                                         until_us=last_us if _joins_on_event_ts(cfg, t) else None)
             aggregated = [a for a in cfg.aggregations if a.table == t]
@@ -213,7 +226,17 @@ def read_manifest(spark: SparkSession, path: str, version: int | None = None) ->
 
 
 def rebuild(spark: SparkSession, manifest: dict[str, Any], *, output: str, allow_empty: bool = False) -> dict[str, Any]:
-    """Rebuild a training set exactly as a manifest describes (every input pinned)."""
+    """Rebuild a training set exactly as a manifest describes (every input pinned).
+
+    Each feature table is read as the build read it: through the feature state version the
+    manifest records, plus the history at its pinned version. When that state version is gone
+    (VACUUM, log retention) the rebuild reads the whole history at the pinned version instead (the
+    same rows; one warning says so). When that history version is gone too it raises
+    :class:`DeltaVersionNotFoundError` naming the table, the version and what to do, before writing.
+    The returned metrics and the new commit's manifest record what was read.
+
+    >>> rebuild(spark, read_manifest(spark, "/data/training/ctr"), output="/tmp/ctr_again")  # doctest: +SKIP
+    """
     cfg = TrainingSetConfig.model_validate(manifest["config"])
     window = manifest.get("window")
     return build_training_set(spark, cfg, manifest["inputs"], output=output, labels=manifest["labels"],
@@ -241,6 +264,25 @@ def _pick_state(spark: SparkSession, cfg: TrainingSetConfig, table: str, i: dict
     if st is None:
         log.info("feature table %s: no usable feature state as of the first label; reading its history", table)
     return None if st is None else st.manifest(i["state_path"])
+
+
+def _pinned_state(spark: SparkSession, table: str, i: dict[str, Any]) -> dict[str, Any] | None:
+    """A rebuild's recorded feature state when it can still be read; else ``None`` (the history at the
+    pinned version gives the same rows), or the error when that history version is gone too."""
+    st = i["state"]
+    problem = unreadable_state(spark, st["path"], int(st["version"]))
+    if problem is None:
+        return st
+    gone = unreadable_version(spark, i["path"], int(i["version"]))
+    if gone is not None:
+        raise DeltaVersionNotFoundError(
+            i["path"], i["version"], f"{gone}; nor can its feature state version {st['version']} at {st['path']} "
+                                     f"({problem})", table=table,
+            hint=f"build the training set again from the current versions (fstore-batch build); to keep builds "
+                 f"reproducible longer, raise maintenance.vacuum_retention_hours and log_retention_days of '{table}'")
+    log.warning("feature table %s: feature state version %s at %s cannot be read (%s); reading the history at "
+                "version %s instead (same rows)", table, st["version"], st["path"], problem, i["version"])
+    return None
 
 
 def _joins_on_event_ts(cfg: TrainingSetConfig, table: str) -> bool:

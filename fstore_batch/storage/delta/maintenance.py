@@ -3,20 +3,30 @@ entity key) and retention (VACUUM after ``vacuum_retention_hours``, log retentio
 
 Compaction and VACUUM go through Delta's Python API (``DeltaTable.optimize().executeZOrderBy``,
 ``DeltaTable.vacuum``). Delta's Python API has no call that sets table properties, so the retention
-properties are one ``ALTER TABLE delta.`<absolute path>` SET TBLPROPERTIES`` statement."""
+properties are one ``ALTER TABLE delta.`<absolute path>` SET TBLPROPERTIES`` statement.
+
+A feature table's state (``<root>/_state/<table>``) is maintained with it (:func:`maintain_state`):
+its VACUUM keeps every file of the newest usable state, whatever the configured hours, since that
+state need not be the state table's latest version (a run that died after its state commit, or the
+compaction itself, comes after it)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from fstore_batch.config.models import MaintenanceSpec, absolute_path
 from fstore_batch.errors import DeltaTableNotFoundError
 from fstore_batch.spark_errors import spark_boundary
+from fstore_batch.storage.delta.catalog import snapshot_history
+from fstore_batch.storage.delta.state import state_history, state_path, usable_states
+from fstore_batch.storage.delta.tables import current_version
 
 log = logging.getLogger(__name__)
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -24,11 +34,37 @@ RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 def maintain(spark: SparkSession, path: str, spec: MaintenanceSpec, *, optimize: bool = True,
              vacuum: bool = True) -> dict[str, Any]:
+    """OPTIMIZE (Z-order by ``spec.zorder_by``), VACUUM after ``spec.vacuum_retention_hours`` and set
+    the retention properties of the Delta table at ``path``; return the run's metrics.
+    Raises :class:`DeltaTableNotFoundError`."""
     path = absolute_path(path)  # a path identifier in SQL must be absolute
     if not DeltaTable.isDeltaTable(spark, path):
         raise DeltaTableNotFoundError(path)
     with spark_boundary(what="Delta table", path=path):
         return _maintain(spark, path, spec, optimize=optimize, vacuum=vacuum)
+
+
+def maintain_state(spark: SparkSession, table_path: str, spec: MaintenanceSpec, *, optimize: bool = True,
+                   vacuum: bool = True) -> dict[str, Any] | None:
+    """:func:`maintain` the feature state of the feature table at ``table_path`` (``None``: it has none),
+    keeping its newest usable state, which the next snapshot and build read, readable.
+
+    That state is read by version, and maintenance itself commits after it (OPTIMIZE, VACUUM's own
+    log entries), so its VACUUM retention and ``delta.deletedFileRetentionDuration`` (Delta also
+    refuses to time travel beyond it) are raised above that version's age when needed.
+
+    >>> maintain_state(spark, "/data/fs/user_profile", MaintenanceSpec())  # doctest: +SKIP
+    {'path': '/data/fs/_state/user_profile', ..., 'kept_version': 12}
+    """
+    path = absolute_path(state_path(table_path))
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    usable = usable_states(state_history(spark, path), snapshot_history(spark, table_path),
+                           current_version(spark, table_path))
+    keep = usable[0].version if usable else None
+    hours = _hours_keeping(DeltaTable.forPath(spark, path), path, spec.vacuum_retention_hours, keep)
+    kept = spec.model_copy(update={"vacuum_retention_hours": hours})
+    return {**maintain(spark, path, kept, optimize=optimize, vacuum=vacuum), "kept_version": keep}
 
 
 def _maintain(spark: SparkSession, path: str, spec: MaintenanceSpec, *, optimize: bool, vacuum: bool) -> dict[str, Any]:
@@ -50,6 +86,19 @@ def _maintain(spark: SparkSession, path: str, spec: MaintenanceSpec, *, optimize
     out["version"] = int(table.history(1).select("version").first()[0])
     out["seconds"] = round(time.monotonic() - started, 3)
     return out
+
+
+def _hours_keeping(table: DeltaTable, path: str, hours: int, keep_version: int | None) -> int:
+    """Retention hours under which ``keep_version`` stays readable: above its age (maintenance commits
+    after it, so it is no longer the latest version, whose files VACUUM would never delete)."""
+    if keep_version is None:
+        return hours
+    committed = table.history().where(F.col("version") == keep_version).select(F.unix_millis("timestamp")).first()[0]
+    needed = math.ceil(max(time.time() * 1000 - committed, 0) / 3_600_000) + 1
+    if needed > hours:
+        log.info("%s: keeping %d h instead of %d h, for version %d (the newest usable state)", path, needed, hours,
+                 keep_version)
+    return max(hours, needed)
 
 
 def _vacuum(spark: SparkSession, table: DeltaTable, hours: int) -> None:

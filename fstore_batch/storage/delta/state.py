@@ -28,12 +28,20 @@ that names a missing commit: builds skip it (they use an older valid state or th
 the rerun recomputes the state from the last valid one, then appends. A state is *usable* for a
 build pinned at history version ``H`` when it is valid, covers a version ``<= H``, and no
 non-incremental snapshot (``--full`` backfills add rows at old times) committed in between.
+
+**One state commit per snapshot, even an empty one.** Delta skips recording a commit that
+changes nothing (``spark.databricks.delta.skipRecordingEmptyCommits``, on by default), so a day
+without changed keys would leave the state's as-of behind and every rerun repairing it. The
+state's writes turn that off for their own commit: a MERGE of no keys records a commit holding
+only its metadata (the new as-of), and the state advances with every snapshot.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
@@ -43,13 +51,19 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from fstore_batch.errors import StorageError
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, snapshot_history
+from fstore_batch.storage.delta.tables import unreadable_version
 from fstore_batch.storage.delta.tiers import TS, read_history
 
 log = logging.getLogger(__name__)
 STATE_KEY = "fstore_state"
 INCREMENTAL = "incremental"
+SKIP_EMPTY_COMMITS = "spark.databricks.delta.skipRecordingEmptyCommits"
+COMMIT_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+ROW_PRESERVING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "SET TBLPROPERTIES"})
+"""Delta operations that leave a table's rows as they were."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +175,34 @@ def read_with_state(spark: SparkSession, table_path: str, history_version: int, 
     if state is None:
         return history
     as_of = F.timestamp_millis(F.lit(state["as_of_ms"]))
-    rows = spark.read.format("delta").option("versionAsOf", state["version"]).load(state["path"])
+    rows = read_state(spark, state["path"], int(state["version"]))
     return rows.unionByName(history.where(F.col(TS) > as_of), allowMissingColumns=True)
+
+
+def read_state(spark: SparkSession, path: str, version: int) -> DataFrame:
+    """The rows of state ``version``: the latest version when every commit after it kept the rows
+    (maintenance: OPTIMIZE, VACUUM's log entries, table properties), else time travel to it.
+
+    Delta refuses time travel to a version older than the table's ``deletedFileRetentionDuration``
+    and VACUUM deletes the files only older versions need; reading the latest version when it holds
+    the same rows keeps a state readable after maintenance, however old it is.
+    """
+    if _rows_unchanged_since(spark, path, version):
+        return spark.read.format("delta").load(path)
+    return spark.read.format("delta").option("versionAsOf", version).load(path)
+
+
+def unreadable_state(spark: SparkSession, path: str, version: int) -> str | None:
+    """Why :func:`read_state` cannot read state ``version`` any more (VACUUM, log or time-travel
+    retention), or ``None`` when it can."""
+    if DeltaTable.isDeltaTable(spark, path) and _rows_unchanged_since(spark, path, version):
+        return None
+    return unreadable_version(spark, path, version)
+
+
+def _rows_unchanged_since(spark: SparkSession, path: str, version: int) -> bool:
+    later = DeltaTable.forPath(spark, path).history().where(F.col("version") > version).select("operation").collect()
+    return all(r.operation in ROW_PRESERVING for r in later)
 
 
 def update_state(spark: SparkSession, table_path: str, keys: list[str], features: list[str], *, events: int,
@@ -173,18 +213,22 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
     ``new_rows`` are rows the history is about to get in that commit (``None`` when it already
     holds them: a repair). Incremental from the newest usable state (MERGE of the changed keys);
     from the whole history when there is none, when ``full`` or when ``events`` grew.
-    Returns the committed state.
+    Always exactly one commit, also when no key changed (its metadata moves the as-of on).
+
+    Returns the committed state; raises :class:`StorageError` when the state's newest commit is
+    then not this run's (another writer committed at the same time).
     """
     path = state_path(table_path)
     as_of = datetime.fromtimestamp(as_of_ms / 1000, UTC)
     exists = DeltaTable.isDeltaTable(spark, table_path)
     snapshots = snapshot_history(spark, table_path) if exists else []
     latest = int(DeltaTable.forPath(spark, table_path).history(1).first().version) if exists else -1
-    base = None if full else next(iter(usable_states(state_history(spark, path), snapshots, latest)), None)
+    states = state_history(spark, path)
+    base = None if full else next(iter(usable_states(states, snapshots, latest)), None)
     if base is not None and (base.events < events or list(base.keys) != keys):
         base = None  # the config now asks for more events or another key: rebuilt from the history
     if base is not None and exists:
-        kept = set(spark.read.format("delta").option("versionAsOf", base.version).load(path).columns)
+        kept = set(read_state(spark, path, base.version).columns)
         now = set(spark.read.format("delta").load(table_path).columns) | set(new_rows.columns if new_rows else [])
         if now - kept:
             base = None  # the table gained columns: their values are in the history only
@@ -193,7 +237,7 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
     table = table_path.rstrip("/").rpartition("/")[2]
     history = (read_history(spark, table, table_path, latest, since_ms=None if base is None else base.as_of_ms)
                if exists else None)
-    with spark_boundary(what="feature state", path=path):
+    with spark_boundary(what="feature state", path=path), _delta_conf(spark, {SKIP_EMPTY_COMMITS: "false"}):
         if base is None:
             rows = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True),
                           [d for d in (history, new_rows) if d is not None])
@@ -201,32 +245,71 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
              .option("overwriteSchema", "true").option("userMetadata", meta).save(path))
             log.info("state %s: rebuilt from the history as of %s", path, as_of.isoformat())
         else:
-            _merge_changed_keys(spark, path, base, history, new_rows, keys, features, as_of, events, meta)
-    return state_history(spark, path)[-1]
+            orphaned = any(s.version > base.version for s in states)  # a run that died after its state commit
+            _merge_changed_keys(spark, path, base, history, new_rows, keys, features, as_of, events, meta,
+                                orphaned=orphaned)
+    committed = state_history(spark, path)[-1]
+    if (committed.as_of_ms, committed.history_version, committed.snapshot_id) != (as_of_ms, history_version,
+                                                                                   snapshot_id):
+        raise StorageError(f"feature state {path}: its newest commit (version {committed.version}) is not the one "
+                           f"this run made for snapshot {snapshot_id} (history version {history_version})",
+                           hint="another writer committed to the state at the same time; rerun the snapshot")
+    return committed
+
+
+@contextmanager
+def _delta_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    """Set session confs for the Delta commits of the block (Delta reads them only as session confs)."""
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def _merge_changed_keys(spark: SparkSession, path: str, base: StateInfo, history: DataFrame | None,
                         new_rows: DataFrame | None, keys: list[str], features: list[str], as_of: datetime,
-                        events: int, meta: str) -> None:
-    """Replace the state rows of every key with rows after ``base``'s as-of: one MERGE."""
+                        events: int, meta: str, *, orphaned: bool = False) -> None:
+    """Replace the state rows of every key with rows after ``base``'s as-of: one MERGE (a commit even
+    when no key changed: the caller turned Delta's empty-commit skipping off).
+
+    ``orphaned``: state commits of runs that died before their history commit came after ``base``;
+    the keys they changed are replaced too (from ``base``), so none of their rows stays behind, even
+    when the rerun's as-of is earlier than theirs."""
     since = F.timestamp_millis(F.lit(base.as_of_ms))
     fresh = [d for d in ((history.where(F.col(TS) > since) if history is not None else None), new_rows)
              if d is not None]
     delta_rows = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), fresh)
-    old = spark.read.format("delta").option("versionAsOf", base.version).load(path)
-    changed = delta_rows.select(*keys).distinct()
+    old = read_state(spark, path, base.version)
+    changed = delta_rows.select(*keys)
+    if orphaned:
+        changed = changed.unionByName(_keys_changed_since(spark, path, base, keys))
+    changed = changed.distinct()
     candidates = old.join(changed, on=keys, how="left_semi").unionByName(delta_rows, allowMissingColumns=True)
     replaced = select_state(candidates, keys, features, as_of, events)
     action = "__action"
     source = (replaced.withColumn(action, F.lit("insert"))
               .unionByName(changed.withColumn(action, F.lit("delete")), allowMissingColumns=True))
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys) + f" AND s.{action} = 'delete'"
-    spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", meta)
-    try:
+    with _delta_conf(spark, {COMMIT_METADATA: meta}):  # MERGE takes no userMetadata option
         (DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), on)
          .whenMatchedDelete()
          .whenNotMatchedInsert(condition=f"s.{action} = 'insert'",
                                values={c: f"s.`{c}`" for c in old.columns})
          .execute())
-    finally:
-        spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+
+
+def _keys_changed_since(spark: SparkSession, path: str, base: StateInfo, keys: list[str]) -> DataFrame:
+    """The keys whose state rows differ between ``base``'s version and the table now (a diff of the
+    two versions; only a repair after a dead run pays for it)."""
+    then = read_state(spark, path, base.version)
+    now = spark.read.format("delta").load(path)
+    cols = [c for c in then.columns if c in set(now.columns)]
+    then, now = then.select(*cols), now.select(*cols)
+    return now.exceptAll(then).unionByName(then.exceptAll(now)).select(*keys)

@@ -16,10 +16,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from fstore_batch.errors import ConcurrentWriteError, StorageNotWritableError
-from fstore_batch.spark_errors import conditions, is_concurrent_conflict, spark_boundary
+from fstore_batch.spark_errors import conditions, failures, is_concurrent_conflict, spark_boundary
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+TIME_TRAVEL_REFUSED = "DELTA_UNSUPPORTED_TIME_TRAVEL_BEYOND_DELETED_FILE_RETENTION_DURATION"
+ENFORCE_RETENTION = "spark.databricks.delta.vacuum.enforceTimeTravelWithinDeletedFileRetentionDuration"
 
 
 def append(df: DataFrame, path: str, *, user_metadata: str, txn_app_id: str | None = None,
@@ -42,6 +44,54 @@ def append(df: DataFrame, path: str, *, user_metadata: str, txn_app_id: str | No
 
 def current_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def unreadable_version(spark: SparkSession, path: str, version: int) -> str | None:
+    """Why ``version`` of the Delta table at ``path`` can no longer be read, or ``None`` when it can.
+
+    A pinned version goes when its log entries expire (``delta.logRetentionDuration``), when
+    VACUUM deletes data files that only older versions referenced, or when it is older than the
+    table's ``delta.deletedFileRetentionDuration`` (Delta refuses to time travel that far, to any
+    version but the latest). Checked from the log and one listing of the table's folder (works
+    on ``s3a://``); no data is read.
+
+    >>> unreadable_version(spark, "/data/fs/_state/user_profile", 3)  # doctest: +SKIP
+    'data files were removed (1 of 2, e.g. part-00000-....parquet; VACUUM deletes ...)'
+    """
+    if not DeltaTable.isDeltaTable(spark, path):
+        return "there is no Delta table there any more"
+    refused = None
+    try:
+        files = _version_files(spark, path, version)
+    except Exception as e:
+        found = {c: p for c, p, _ in failures(e) if c}
+        if "DELTA_VERSION_NOT_FOUND" in found:
+            p = found["DELTA_VERSION_NOT_FOUND"]
+            return f"its log holds only versions {p.get('earliest')} to {p.get('latest')} (log retention)"
+        if TIME_TRAVEL_REFUSED not in found:
+            raise
+        hours = found[TIME_TRAVEL_REFUSED].get("deletedFileRetention")
+        refused = (f"it is older than the table's delta.deletedFileRetentionDuration ({hours} h), and Delta "
+                   "refuses to time travel that far")
+        spark.conf.set(ENFORCE_RETENTION, "false")  # only to list the version's files
+        try:
+            files = _version_files(spark, path, version)
+        finally:
+            spark.conf.unset(ENFORCE_RETENTION)
+    fs, hpath = _fs(spark, path)
+    present, listing = set(), fs.listFiles(hpath, True)
+    while listing.hasNext():
+        present.add(listing.next().getPath().toUri().getPath())
+    jvm = spark.sparkContext._jvm
+    missing = [f for f in files if jvm.org.apache.hadoop.fs.Path(f).toUri().getPath() not in present]
+    if missing:
+        return (f"data files were removed ({len(missing)} of {len(files)}, e.g. {missing[0].rsplit('/', 1)[-1]}; "
+                "VACUUM deletes the files of older versions after the table's retention)")
+    return refused
+
+
+def _version_files(spark: SparkSession, path: str, version: int) -> list[str]:
+    return list(spark.read.format("delta").option("versionAsOf", version).load(path).inputFiles())
 
 
 def with_conflict_retries(write: Callable[[], T], path: str, *, attempts: int = 4, backoff_s: float = 1.0) -> T:
