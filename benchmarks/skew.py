@@ -13,26 +13,27 @@ overall and per hour, distributions, verdicts, worst rows and both Great Expecta
 (no staleness search: synthetic features have no history table). Target (issue 15): <= 2x the
 join at 100k and at 1M requests. ``--scale`` is the fraction of 1,000,000 requests.
 
-Where the time goes (2026-11-30, 16:23-16:37 UTC, ``--scale 0.1``, load average 12-21 from other
-Spark jobs on the 2-core machine; verdicts identical to the run before the rewrite):
+Where the time goes (2026-11-30, 22:25-22:36 UTC, ``--scale 0.1``, load average 2.8-4.3: other
+test runs on the 2-core machine):
 
-    bare join 53.2 s; validation 549 s = 10.3x (issue 15 measured 15.7x before the rewrite)
-    match 99.1 s (1.9x the join) | coverage 12.9 s | metrics (one pass) 395 s |
-    categorical distances 8.3 s | Great Expectations 33.7 s
+    bare join 4.28 s; validation 48.2 s = 11.3x (16:23 under load 12-21: 549 s vs a 53 s join)
+    match 10.2 s | coverage 0.9 s | metrics (one pass) 26.2 s | categorical distances 1.8 s |
+    Great Expectations 9.1 s
 
-* The metrics pass is one job (one scan, a shuffle by hour, a roll-up) but it is dominated by the
-  per-hour KLL sketches: the synthetic log spans 30 days, so 720 hour groups x 56 sketches, in an
-  ObjectHashAggregate (no code generation; above 128 groups per task it falls back to sorting its
-  input). Profiled at 20,000 requests (load 6-11): ``summarise`` 55.3 s, 22.9 s without the
-  sketches. A daily log has 24 hour groups; sketching per day (or in one global aggregate beside
-  the hourly counts) is the next step.
+* Before the first task of the metrics pass ran, the driver spent ~10 s building its ~700
+  expressions as Column objects (~55,000 calls into the JVM, measured with cProfile at 16
+  features); they are SQL text now (~700 calls, 2 s).
+* Per-hour KLL sketches are not the bottleneck (measured at 100,000 requests, 720 hour groups,
+  noop sink, same session): the projection alone 3.3 s warm; everything grouped by hour 7.2 s;
+  without the sketches 5.5 s plus 2.2 s for the sketches in one global aggregate (7.7 s: no
+  gain from splitting). The first run of each is 1.5-3x slower (11.1 s and 14.8 s): JIT and the
+  compilation of a 700-expression stage, which the benchmark's single cold run pays.
 * Matching costs about two joins: both sides are deduplicated by request id (an aggregation with
   ``min_by`` over a struct of every column), fully outer-joined and persisted.
-* Great Expectations now checks the computed results (one row) and the training set's schema,
-  nulls and ranges with ``BOOLEAN_ONLY`` results: 33.7 s, mostly the training-set suite's passes.
+* Great Expectations checks the computed results (one row) and the training set's schema, nulls
+  and ranges with ``BOOLEAN_ONLY`` results, mostly the training-set suite's passes.
 
-The 2x target is not met; the 1M-request run was not measured this session (the benchmark lock
-was held by another benchmark for over 40 minutes).
+The 2x target is not met; the 1M-request run was not measured this session.
 """
 
 from __future__ import annotations
