@@ -161,7 +161,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_maintain(args: argparse.Namespace) -> int:
     from fstore_batch.config.models import MaintenanceSpec
     from fstore_batch.session import build_session
-    from fstore_batch.storage.delta.maintenance import maintain
+    from fstore_batch.storage.delta.maintenance import maintain, maintain_state
 
     cfg = _load(args)
     path, spec = _table_path(cfg, args.delta_table)
@@ -174,7 +174,9 @@ def cmd_maintain(args: argparse.Namespace) -> int:
                                 cold_path(spec.maintenance.cold_root, spec.name))
     m = maintain(spark, path, spec.maintenance if spec else MaintenanceSpec(),
                  optimize=not args.no_optimize, vacuum=not args.no_vacuum)
-    emit_metrics("maintain", {**m, **({"retention": moved} if moved else {})})
+    state = (maintain_state(spark, path, spec.maintenance, optimize=not args.no_optimize, vacuum=not args.no_vacuum)
+             if spec is not None else None)  # keeps the files of the state the next build reads
+    emit_metrics("maintain", {**m, **({"retention": moved} if moved else {}), **({"state": state} if state else {})})
     return 0
 
 
@@ -315,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "a Delta feature table",
                        description="Applies the table's maintenance settings from the config: history older than "
                                    "`retention` moves to `cold_root` (or is dropped), then Z-order columns, VACUUM "
-                                   "retention hours and log retention days.")
+                                   "retention hours and log retention days, for the table and its feature state "
+                                   "(whose VACUUM keeps the files of the state the next build reads).")
     _config_args(p)
     p.add_argument("delta_table", help="a table name from the config, or a Delta table path")
     p.add_argument("--no-optimize", action="store_true", help="skip compaction")

@@ -15,6 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.joins.build import build_training_set, read_manifest
 from fstore_batch.storage.delta.registry import REGISTRY_TABLE
+from fstore_batch.storage.delta.state import state_history, state_path
 from tests.conftest import ROOT
 from tests.support.cli import metrics, run_cli
 
@@ -113,3 +114,23 @@ def test_the_next_day_reads_the_feature_state_and_gets_the_full_history_rows(spa
     day = spark.read.format("delta").load(deployment["ts"]["output"]).where(F.col("label_date") == NEXT_DAY)
     assert build["rows"] == day.count() > 0
     assertDataFrameEqual(day, spark.read.format("delta").load(str(tmp / "from_history")), checkRowOrder=False)
+
+
+def test_an_empty_snapshot_day_moves_the_state_on_and_its_rerun_is_quiet(spark, deployment, first_run):
+    """Past the sample's last cell: a snapshot with no new rows still commits the table's state, as of
+    its own as-of and naming its own history commit (so the next build can read it), and its rerun
+    changes nothing and repairs nothing. Last in this module: it moves the tables past the days above."""
+    f = deployment["files"]
+    path = state_path(str(deployment["tmp"] / "delta" / "user_profile"))
+    assert run_cli("snapshot", "-c", f["store"], "--table", "user_profile",
+                   "--as-of", "2026-11-02T00:00:00Z").returncode == 0  # the rest of the sample
+    empty = metrics(run_cli("snapshot", "-c", f["store"], "--table", "user_profile",
+                            "--as-of", "2026-11-03T00:00:00Z"))["tables"]["user_profile"]
+    assert (empty["mode"], empty["rows"]) == ("incremental", 0)
+    state = state_history(spark, path)[-1]
+    assert (state.version, state.history_version) == (empty["state_version"], empty["version"])
+    assert state.as_of_ms == int(datetime.fromisoformat("2026-11-03T00:00:00+00:00").timestamp() * 1000)
+    rerun = run_cli("snapshot", "-c", f["store"], "--table", "user_profile", "--as-of", "2026-11-03T00:00:00Z")
+    again = metrics(rerun)["tables"]["user_profile"]
+    assert (again["mode"], again["version"], again["state_version"]) == ("up_to_date", empty["version"], None)
+    assert "repairing" not in rerun.stderr and state_history(spark, path)[-1] == state
