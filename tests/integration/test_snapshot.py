@@ -251,7 +251,7 @@ def test_a_run_that_dies_between_the_state_and_the_history_commit_is_repaired_by
     assertDataFrameEqual(rows, [(1, 10, 6_000), (2, 2, 1_000), (3, 3, 1_000), (4, 4, 7_000)], checkRowOrder=False)
 
     # a table snapshotted while its state was off gets one on the next run, even with nothing new
-    off = spec.model_copy(update={"name": "snap_stateless", "state": {"enabled": False}})
+    off = spec.model_copy(update={"name": "snap_stateless", "state": StateSpec(enabled=False)})
     run_snapshot(spark, store(off), "snap_stateless", 8_000)
     assert not state_history(spark, state_path(cfg.storage.table_path("snap_stateless")))
     rerun = run_snapshot(spark, store(off.model_copy(update={"state": StateSpec()})), "snap_stateless", 8_000)
