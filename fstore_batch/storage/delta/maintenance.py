@@ -26,7 +26,7 @@ from fstore_batch.errors import DeltaTableNotFoundError
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import snapshot_history
 from fstore_batch.storage.delta.state import state_history, state_path, usable_states
-from fstore_batch.storage.delta.tables import current_version
+from fstore_batch.storage.delta.tables import current_version, session_conf
 
 log = logging.getLogger(__name__)
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -107,12 +107,8 @@ def _vacuum(spark: SparkSession, table: DeltaTable, hours: int) -> None:
     if hours >= 168:
         table.vacuum(float(hours))
         return
-    previous = spark.conf.get(RETENTION_CHECK, "true")
-    spark.conf.set(RETENTION_CHECK, "false")
-    try:
+    with session_conf(spark, {RETENTION_CHECK: "false"}):
         table.vacuum(float(hours))
-    finally:
-        spark.conf.set(RETENTION_CHECK, previous)
 
 
 def _set_retention_properties(spark: SparkSession, path: str, spec: MaintenanceSpec) -> None:

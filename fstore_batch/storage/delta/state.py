@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
@@ -54,7 +52,7 @@ from pyspark.sql import functions as F
 from fstore_batch.errors import StorageError
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import SnapshotInfo, snapshot_history
-from fstore_batch.storage.delta.tables import unreadable_version
+from fstore_batch.storage.delta.tables import session_conf, unreadable_version
 from fstore_batch.storage.delta.tiers import TS, read_history
 
 log = logging.getLogger(__name__)
@@ -237,7 +235,7 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
     table = table_path.rstrip("/").rpartition("/")[2]
     history = (read_history(spark, table, table_path, latest, since_ms=None if base is None else base.as_of_ms)
                if exists else None)
-    with spark_boundary(what="feature state", path=path), _delta_conf(spark, {SKIP_EMPTY_COMMITS: "false"}):
+    with spark_boundary(what="feature state", path=path), session_conf(spark, {SKIP_EMPTY_COMMITS: "false"}):
         if base is None:
             rows = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True),
                           [d for d in (history, new_rows) if d is not None])
@@ -255,22 +253,6 @@ def update_state(spark: SparkSession, table_path: str, keys: list[str], features
                            f"this run made for snapshot {snapshot_id} (history version {history_version})",
                            hint="another writer committed to the state at the same time; rerun the snapshot")
     return committed
-
-
-@contextmanager
-def _delta_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
-    """Set session confs for the Delta commits of the block (Delta reads them only as session confs)."""
-    before = {k: spark.conf.get(k, None) for k in conf}
-    for k, v in conf.items():
-        spark.conf.set(k, v)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                spark.conf.unset(k)
-            else:
-                spark.conf.set(k, v)
 
 
 def _merge_changed_keys(spark: SparkSession, path: str, base: StateInfo, history: DataFrame | None,
@@ -297,7 +279,7 @@ def _merge_changed_keys(spark: SparkSession, path: str, base: StateInfo, history
     source = (replaced.withColumn(action, F.lit("insert"))
               .unionByName(changed.withColumn(action, F.lit("delete")), allowMissingColumns=True))
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys) + f" AND s.{action} = 'delete'"
-    with _delta_conf(spark, {COMMIT_METADATA: meta}):  # MERGE takes no userMetadata option
+    with session_conf(spark, {COMMIT_METADATA: meta}):  # MERGE takes no userMetadata option
         (DeltaTable.forPath(spark, path).alias("t").merge(source.alias("s"), on)
          .whenMatchedDelete()
          .whenNotMatchedInsert(condition=f"s.{action} = 'insert'",

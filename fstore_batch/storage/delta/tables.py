@@ -46,6 +46,28 @@ def current_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
 
+@contextmanager
+def session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    """Set session confs for the block and restore what was there before (unset ones stay unset).
+    For Delta settings that are read only from the session (commit metadata, empty commits,
+    retention checks), scoped to one write.
+
+    >>> with session_conf(spark, {"spark.databricks.delta.commitInfo.userMetadata": "{}"}):  # doctest: +SKIP
+    ...     DeltaTable.forPath(spark, path).delete("ts < '2026-01-01'")
+    """
+    before = {k: spark.conf.get(k, None) for k in conf}
+    for k, v in conf.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
+
+
 def unreadable_version(spark: SparkSession, path: str, version: int) -> str | None:
     """Why ``version`` of the Delta table at ``path`` can no longer be read, or ``None`` when it can.
 
@@ -73,11 +95,8 @@ def unreadable_version(spark: SparkSession, path: str, version: int) -> str | No
         hours = found[TIME_TRAVEL_REFUSED].get("deletedFileRetention")
         refused = (f"it is older than the table's delta.deletedFileRetentionDuration ({hours} h), and Delta "
                    "refuses to time travel that far")
-        spark.conf.set(ENFORCE_RETENTION, "false")  # only to list the version's files
-        try:
+        with session_conf(spark, {ENFORCE_RETENTION: "false"}):  # only to list the version's files
             files = _version_files(spark, path, version)
-        finally:
-            spark.conf.unset(ENFORCE_RETENTION)
     fs, hpath = _fs(spark, path)
     present, listing = set(), fs.listFiles(hpath, True)
     while listing.hasNext():

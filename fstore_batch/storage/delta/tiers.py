@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from fstore_batch.errors import StorageError
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import latest_snapshot
-from fstore_batch.storage.delta.tables import append
+from fstore_batch.storage.delta.tables import append, session_conf
 
 log = logging.getLogger(__name__)
 RETENTION_KEY = "fstore_retention"
@@ -129,11 +129,8 @@ def apply_retention(spark: SparkSession, table: str, path: str, retention: timed
                    txn_app_id=f"fstore-tier/{table}", txn_version=cutoff_ms)
             out["cold_version"] = int(DeltaTable.forPath(spark, cold).history(1).first().version)
         meta = json.dumps({RETENTION_KEY: {"cutoff_ms": cutoff_ms, "cold_path": cold}})
-        spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", meta)
-        try:
+        with session_conf(spark, {"spark.databricks.delta.commitInfo.userMetadata": meta}):
             hot.delete(F.col(TS) < _ts(cutoff_ms))
-        finally:
-            spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
     out.update({"rows_moved" if cold else "rows_dropped": n,
                 "version": int(hot.history(1).first().version), "seconds": round(time.monotonic() - started, 3)})
     log.info("table %s: %d rows before %s %s", table, n, out["cutoff"], f"moved to {cold}" if cold else "dropped")
