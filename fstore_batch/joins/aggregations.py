@@ -88,6 +88,22 @@ def window_name(w: timedelta) -> str:
     return f"{s}s"
 
 
+def events_in_reach(events: DataFrame, ts: str, widest: timedelta, first_us: int, last_us: int) -> DataFrame:
+    """The rows of ``events`` that a window of at most ``widest`` ending at a label time in
+    ``[first_us, last_us]`` (Unix microseconds) can hold: ``first_us - widest <= ts <= last_us``,
+    both bounds inclusive whatever the windows' strictness. The result of :func:`window_aggregates`
+    over them is the same as over ``events``.
+
+    The bounds are timestamp literals compared with the ``ts`` column itself (not with a function
+    of it), so Delta's file statistics skip every file outside them: a daily build reads the days
+    its widest window reaches back, not the table's history.
+
+    >>> events_in_reach(events_df, "event_ts", timedelta(days=7), first_us, last_us)  # doctest: +SKIP
+    """
+    lo = F.timestamp_micros(F.lit(first_us - widest // US))
+    return events.where((F.col(ts) >= lo) & (F.col(ts) <= F.timestamp_micros(F.lit(last_us))))
+
+
 @dataclass(frozen=True)
 class Aggregation:
     """``ops`` of ``column`` over each of ``windows`` (positive, whole seconds, at most 100 years)."""

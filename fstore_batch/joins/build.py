@@ -41,7 +41,7 @@ from fstore_batch.errors import (
     EmptyInputError,
     StorageError,
 )
-from fstore_batch.joins.aggregations import Aggregation, AggregationSource, window_aggregates
+from fstore_batch.joins.aggregations import US, Aggregation, AggregationSource, events_in_reach, window_aggregates
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
 from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, timestamp_lit
@@ -155,7 +155,7 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                                         until_us=last_us if _joins_on_event_ts(cfg, t) else None)
             aggregated = [a for a in cfg.aggregations if a.table == t]
             if aggregated:
-                reach = None if first_us is None else min(first_us - _widest_us(a) for a in aggregated) // 1000 - 1
+                reach = None if first_us is None else min(first_us - _widest(a) // US for a in aggregated) // 1000 - 1
                 raw[t] = read_history(spark, t, i["path"], i["version"], since_ms=reach)
     sources = [FeatureSource(f.table, tables[f.table], dict(f.keys), list(f.features), ttl=f.ttl, strict=f.strict,
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
@@ -290,16 +290,14 @@ def _joins_on_event_ts(cfg: TrainingSetConfig, table: str) -> bool:
 
 
 def _window_rows(rows: DataFrame, agg: Any, first_us: int | None, last_us: int | None) -> DataFrame:
-    """The event rows any label's windows can reach: from the first label less the widest window
-    to the last label (both bounds inclusive, whatever the window's strictness)."""
+    """The event rows any label's windows can reach (all of them when there are no labels)."""
     if first_us is None or last_us is None:
         return rows
-    ts = F.unix_micros(F.col(agg.ts))
-    return rows.where((ts >= F.lit(first_us - _widest_us(agg))) & (ts <= F.lit(last_us)))
+    return events_in_reach(rows, agg.ts, _widest(agg), first_us, last_us)
 
 
-def _widest_us(agg: Any) -> int:
-    return max(w for f in agg.features for w in f.windows) // timedelta(microseconds=1)
+def _widest(agg: Any) -> timedelta:
+    return max(w for f in agg.features for w in f.windows)
 
 
 def utc_date(ts: Column) -> Column:

@@ -21,6 +21,7 @@ from fstore_batch.joins.aggregations import (
     Aggregation,
     AggregationSource,
     Op,
+    events_in_reach,
     window_aggregates,
     window_name,
 )
@@ -165,6 +166,33 @@ def test_one_shuffle_and_no_python_without_distinct_counts(spark):
     assert plan.count("Exchange hashpartitioning") == 1, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan and "MapInArrow" not in plan
     assert out.first().e_v_sum_1d == 5
+
+
+def test_a_window_reads_only_the_files_of_the_days_it_reaches(spark, tmp_path):
+    """``events_in_reach`` bounds the time column with literals, so Delta skips older snapshots' files:
+    the aggregates are the same with those files deleted from disk (pre-1970, bounds inclusive)."""
+    path = str(tmp_path / "events")
+    t = datetime(1969, 12, 20, 1, tzinfo=UTC)  # the labels' time
+    ddl = "user_id int, event_ts timestamp, v int"
+    spark.createDataFrame([(1, t - timedelta(days=30), 1000)], ddl).write.format("delta").save(path)
+    old_files = spark.read.format("delta").load(path).inputFiles()
+    spark.createDataFrame([(1, t - timedelta(days=7), 2), (1, t - timedelta(hours=2), 5), (1, t, 9)], ddl) \
+        .write.format("delta").mode("append").save(path)
+    labels = spark.createDataFrame([(0, 1, t), (1, 1, t - timedelta(hours=1))], "lid long, user_id int, label_ts timestamp")
+    feats = [Aggregation("v", ["count", "sum"], [timedelta(days=1), timedelta(days=7)])]
+
+    def aggregate(events, strict=True):
+        out = window_aggregates(labels, [AggregationSource("e", events, {"user_id": "user_id"}, feats, strict=strict)])
+        return sorted(tuple(r) for r in out.drop("label_ts").collect())
+
+    want = {s: aggregate(spark.read.format("delta").load(path), s) for s in (True, False)}
+    for f in old_files:
+        Path(f.removeprefix("file:")).unlink()
+    for strict in (True, False):
+        reach = events_in_reach(spark.read.format("delta").load(path), "event_ts", timedelta(days=7),
+                                micros(t - timedelta(hours=1)), micros(t))
+        assert aggregate(reach, strict) == want[strict]
+    assert want[True][0][2:] == (1, 2, 5, 7)  # label 0 (counts, sums over 1 d, 7 d): 1 d holds 5; 7 d holds 2 and 5
 
 
 # --- config and `fstore-batch build` ------------------------------------------------------------
