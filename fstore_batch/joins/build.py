@@ -41,7 +41,13 @@ from fstore_batch.errors import (
     EmptyInputError,
     StorageError,
 )
-from fstore_batch.joins.aggregations import US, Aggregation, AggregationSource, events_in_reach, window_aggregates
+from fstore_batch.joins.aggregations import (
+    US,
+    Aggregation,
+    AggregationSource,
+    events_in_reach,
+    window_aggregates,
+)
 from fstore_batch.joins.pit import all_of, point_in_time_join
 from fstore_batch.joins.quantize import error_report, quantize_embeddings
 from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels, timestamp_lit
