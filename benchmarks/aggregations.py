@@ -1,6 +1,6 @@
 """Point-in-time window aggregations: the project beside the naive range join + groupBy and DuckDB.
 
-    flock /tmp/fstore-bench.lock .venv/bin/python benchmarks/aggregations.py [--scale 1.0] [--naive-scale 0.1]
+    .venv/bin/python benchmarks/aggregations.py [--scale 1.0] [--naive-scale 0.1] [--naive-timeout 1200] [--with-join]
 
 Data (at --scale 1), generated in Spark and written as Parquet to a temp folder, over 30 days:
 1,000,000 labels x 20,000,000 events x 100,000 keys, keys Zipf(1.1) on both sides (the hottest
@@ -40,6 +40,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from datetime import timedelta
 
@@ -49,6 +50,8 @@ from pyspark.sql import functions as F
 
 from fstore_batch.config import SparkConfig
 from fstore_batch.joins.aggregations import Aggregation, AggregationSource, window_aggregates
+from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.spec import FeatureSource
 from fstore_batch.session import build_session
 
 MONTH_S = 30 * 86_400
@@ -83,6 +86,19 @@ def project(labels: DataFrame, events: DataFrame) -> DataFrame:
     src = AggregationSource("e", events, {"user_id": "user_id"}, ts="event_ts", features=[
         Aggregation("dwell_ms", OPS, [timedelta(seconds=s) for s in WINDOWS.values()])])
     return window_aggregates(labels, [src], label_ts="label_ts").select("lid", *COLUMNS)
+
+
+def after_join(labels: DataFrame, events: DataFrame, *, shared: bool) -> DataFrame:
+    """A build's shape: the point-in-time join of a feature table on the same key (here the events,
+    ``dwell_ms`` as the feature), then the aggregations. ``shared``: as the build runs them (the join's
+    output stays partitioned by the key, so only the events are exchanged); otherwise the join's
+    key column is recomputed in between (``user_id + 0``), which hides that partitioning and the
+    labels are exchanged again, as before the build shared the shuffle."""
+    joined = point_in_time_join(labels, [FeatureSource("f", events, {"user_id": "user_id"}, ["dwell_ms"],
+                                                       prefix="last_")], label_ts="label_ts")
+    if not shared:
+        joined = joined.withColumn("user_id", F.col("user_id") + 0)
+    return project(joined, events)
 
 
 def naive(labels: DataFrame, events: DataFrame) -> DataFrame:
@@ -157,6 +173,10 @@ def main() -> None:
     p.add_argument("--naive-scale", type=float, default=0.1, help="scale of the naive comparison (0: skip it)")
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of the keys")
     p.add_argument("--partitions", type=int, default=16, help="shuffle partitions")
+    p.add_argument("--naive-timeout", type=float, default=1200,
+                   help="seconds after which the naive recipe is cancelled (its speed-up is then a lower bound)")
+    p.add_argument("--with-join", action="store_true",
+                   help="also time the join + aggregations, sharing the labels' shuffle and not")
     args = p.parse_args()
     spark = build_session(SparkConfig(master="local[2]", conf={
         "spark.sql.shuffle.partitions": str(args.partitions), "spark.ui.showConsoleProgress": "false",
@@ -165,19 +185,33 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-agg-")
     try:
         runs = [("naive", args.naive_scale)] if args.naive_scale else []
-        runs.append(("full", args.scale))
+        if args.scale != args.naive_scale:
+            runs.append(("full", args.scale))
         for case, scale in runs:
             lp, ep = generate(spark, folder, scale, args.zipf)
             labels, events = spark.read.parquet(lp), spark.read.parquet(ep)
             res: dict[str, object] = {"case": case, "scale": scale, "labels": labels.count(), "events": events.count()}
             res["project_s"] = timed("project", project(labels, events), f"{folder}/project_{scale}")
             res["exchange_only_s"] = timed("exchange", exchange_only(labels, events), None)
+            if args.with_join:
+                for shared in (True, False):
+                    name = f"join_then_project_{'shared' if shared else 'unshared'}_s"
+                    res[name] = timed(name, after_join(labels, events, shared=shared), None)
             if case == "naive":
-                res["naive_s"] = timed("naive", naive(labels, events), f"{folder}/naive_{scale}")
-                res["speedup_vs_naive"] = round(res["naive_s"] / res["project_s"], 2)  # type: ignore[operator]
+                # cancelled after --naive-timeout: the speed-up is then a lower bound
+                timer = threading.Timer(args.naive_timeout, spark.sparkContext.cancelJobGroup, ["naive"])
+                timer.start()
+                try:
+                    res["naive_s"] = timed("naive", naive(labels, events), f"{folder}/naive_{scale}")
+                    res["speedup_vs_naive"] = round(res["naive_s"] / res["project_s"], 2)  # type: ignore[operator]
+                except Exception:  # noqa: BLE001 - the cancelled job
+                    res["naive_s"] = f"> {args.naive_timeout} (cancelled)"
+                    res["speedup_vs_naive"] = f"> {round(args.naive_timeout / res['project_s'], 2)}"  # type: ignore[operator]
+                finally:
+                    timer.cancel()
             res["duckdb_s"], con = duckdb_reference(lp, ep)
             res["mismatches_project_vs_duckdb"] = mismatches(con, f"{folder}/project_{scale}")
-            if case == "naive":
+            if case == "naive" and "cancelled" not in str(res["naive_s"]):
                 res["mismatches_naive_vs_duckdb"] = mismatches(con, f"{folder}/naive_{scale}")
             res["load_average"] = load()
             print(json.dumps(res), flush=True)

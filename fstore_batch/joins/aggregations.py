@@ -61,7 +61,7 @@ from pyspark.sql import types as T
 from fstore_batch.config.training import AggregationOp
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import all_of
-from fstore_batch.joins.spec import check_key_types, is_orderable, key_type
+from fstore_batch.joins.spec import check_key_types, is_orderable, key_type, unpack_labels
 
 TS, KIND, WIN, UID, PAYLOAD, TILE, BUCKET, DELTA = "__ts", "__kind", "__win", "__uid", "__p", "__tile", "__b", "__d"
 US = timedelta(microseconds=1)
@@ -228,13 +228,20 @@ def _prepare(labels: DataFrame, s: AggregationSource, columns: list[str], label_
         *[F.col(s.keys[k]).cast(types[k]).alias(c) for k, c in zip(keys, key_cols)],
         F.unix_micros(F.col(s.ts)).alias(TS), *[F.col(c).alias(v) for c, v in valid.items()])
     complete = all_of([F.col(k).isNotNull() for k in keys]) & F.col(label_ts).isNotNull()
-    return key_cols, label_keys, event_rows, valid, complete
+    return key_cols, label_keys, event_rows, valid, complete, types
+
+
+def _by_key(label_rows: DataFrame, event_rows: DataFrame, key_cols: list[str], n: int) -> DataFrame:
+    """Labels and events, each side hash-partitioned by the key into ``n`` partitions, unioned (the
+    union keeps that partitioning). Labels that arrive partitioned so (the join's output, when it
+    shuffled by the same key into as many partitions) are not exchanged again."""
+    return label_rows.repartition(n, *key_cols).unionByName(event_rows.repartition(n, *key_cols))
 
 
 def _tiled(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: str, partitions: int | None,
            time_bucket: timedelta | None) -> DataFrame:
     columns = sorted({o[0] for o in outputs})
-    key_cols, label_keys, events, valid, complete = _prepare(labels, s, columns, label_ts)
+    key_cols, label_keys, events, valid, complete, types = _prepare(labels, s, columns, label_ts)
     windows = sorted({o[2] for o in outputs})
     w_us = [w // US for w in windows]
     # Kinds at one instant, in time order: strict windows see events of the label's instant after
@@ -254,14 +261,14 @@ def _tiled(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: str
     event_rows = events.select(*key_cols, TS, F.lit(ev_kind).cast("tinyint").alias(KIND),
                                F.lit(None).cast("int").alias(WIN), F.lit(None).cast("long").alias(UID),
                                F.lit(None).cast(payload_type).alias(PAYLOAD), *valid.values())
-    unified = label_rows.unionByName(event_rows)
     part = list(key_cols)
-    if time_bucket is not None:
-        width = math.lcm(time_bucket // US, *w_us)
-        unified = unified.withColumn(BUCKET, _floor_div(width))
-        part.append(BUCKET)
     n = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    unified = unified.repartition(n, *part)
+    if time_bucket is None:
+        unified = _by_key(label_rows, event_rows, key_cols, n)
+    else:
+        width = math.lcm(time_bucket // US, *w_us)
+        part.append(BUCKET)
+        unified = label_rows.unionByName(event_rows).withColumn(BUCKET, _floor_div(width)).repartition(n, *part)
     # Equal (time, kind): order by the values too, so float sums never depend on the input's order.
     tie = [v for c, v in valid.items() if isinstance(s.df.schema[c].dataType, T.NumericType)]
     parts = []  # per output: (name, op, head column, tail column) -- or (sum, count) pairs for mean
@@ -297,13 +304,13 @@ def _tiled(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: str
         else:
             aggs.append(combine[op](pieces[0]).alias(name))
     grouped = merged.groupBy(*key_cols, UID).agg(*aggs)
-    return _finish(grouped, labels, [p[0] for p in parts], complete)
+    return _finish(grouped, labels, [p[0] for p in parts], complete, dict(zip(s.keys, key_cols)), types)
 
 
 def _distinct(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: str,
               partitions: int | None) -> DataFrame:
     columns = sorted({o[0] for o in outputs})
-    key_cols, label_keys, events, valid, complete = _prepare(labels, s, columns, label_ts)
+    key_cols, label_keys, events, valid, complete, types = _prepare(labels, s, columns, label_ts)
     delta_kind, lbl_kind = (1, 0) if s.strict else (0, 1)
     label_rows = labels.select(*label_keys, F.unix_micros(F.col(label_ts)).alias(TS),
                                F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
@@ -311,7 +318,7 @@ def _distinct(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: 
     event_rows = events.select(*key_cols, TS, F.lit(None).cast(label_rows.schema[PAYLOAD].dataType).alias(PAYLOAD),
                                *valid.values())
     n = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    unified = label_rows.unionByName(event_rows).repartition(n, *key_cols)
+    unified = _by_key(label_rows, event_rows, key_cols, n)
     # Per output: +1 at max(ts, prev + w) and -1 at ts + w, prev being the value's previous time for
     # the key; a label is one row of its own (o = -1).
     item = lambda o, t, d: F.struct(F.lit(o).alias("o"), t.alias("t"), F.lit(d).alias("d"))
@@ -333,14 +340,17 @@ def _distinct(labels: DataFrame, s: AggregationSource, outputs: list, label_ts: 
         *[F.when(F.col("__r.o") == i, F.col("__r.d")).alias(f"{DELTA}{i}") for i in range(len(outputs))])
     running = (Window.partitionBy(*key_cols).orderBy(TS, KIND)
                .rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    counted = exploded.select(PAYLOAD, *[F.coalesce(F.sum(f"{DELTA}{i}").over(running), F.lit(0)).cast("long")
+    counted = exploded.select(*key_cols, PAYLOAD, *[F.coalesce(F.sum(f"{DELTA}{i}").over(running), F.lit(0)).cast("long")
                                          .alias(o[3]) for i, o in enumerate(outputs)])
-    return _finish(counted.where(is_label), labels, [o[3] for o in outputs], complete)
+    return _finish(counted.where(is_label), labels, [o[3] for o in outputs], complete,
+                   dict(zip(s.keys, key_cols)), types)
 
 
-def _finish(rows: DataFrame, labels: DataFrame, names: list[str], complete: Column) -> DataFrame:
-    """Unpack the label payload; aggregates of labels with a null key or time are null."""
-    out = rows.select(f"{PAYLOAD}.*", *names)
+def _finish(rows: DataFrame, labels: DataFrame, names: list[str], complete: Column, key_cols: dict[str, str],
+            types: dict[str, T.DataType]) -> DataFrame:
+    """Unpack the label payload (keys from the shuffle's key columns, so the partitioning carries
+    on); aggregates of labels with a null key or time are null."""
+    out = rows.select(*unpack_labels(labels, PAYLOAD, key_cols, types), *names)
     return out.select(*labels.columns, *[F.when(complete, F.col(n)).alias(n) for n in names])
 
 

@@ -6,8 +6,9 @@ file list), the config and its hash. ``rebuild`` reads a manifest from an output
 reruns the build with every input pinned, so it reproduces the same rows after the inputs have
 moved on, and refuses, naming the path, when file-based labels have changed since.
 
-Order of work: read labels -> sample (time window, strata) -> point-in-time join -> sequences ->
-window aggregations -> quantize embeddings -> one Delta commit. Aggregations read their event
+Order of work: read labels -> sample (time window, strata) -> point-in-time join -> window
+aggregations (sharing the join's shuffle of the labels on the same key) -> sequences -> quantize
+embeddings -> one Delta commit; the columns come out as labels, features, sequences, aggregations. Aggregations read their event
 tables at the same pinned versions as every other input. Labels whose key or time is null are kept with null
 features and counted (``labels_null_key_or_time``) while the output is written.
 
@@ -167,17 +168,20 @@ def build_training_set(spark: SparkSession, cfg: TrainingSetConfig, inputs: dict
                              prefix=f.prefix, tie_breaker=f.tie_breaker) for f in cfg.features]
     rows = (point_in_time_join(label_df, sources, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
                                time_bucket=cfg.join.time_bucket) if sources else label_df)
-    for s in cfg.sequences:
-        rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
-                                                  ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
-                             label_ts=cfg.labels.ts)
-    if cfg.aggregations:
+    joined = rows.columns
+    if cfg.aggregations:  # right after the join: on the join's key they reuse its shuffle of the labels
         aggs = [AggregationSource(a.name, _window_rows(raw[a.table], a, first_us, last_us), dict(a.keys), ts=a.ts,
                                   strict=a.strict, table=a.table,
                                   features=[Aggregation(f.column, [o.value for o in f.ops], list(f.windows))
                                             for f in a.features]) for a in cfg.aggregations]
         rows = window_aggregates(rows, aggs, label_ts=cfg.labels.ts, partitions=cfg.join.partitions,
                                  time_bucket=cfg.join.time_bucket)
+    aggregated = [c for c in rows.columns if c not in set(joined)]
+    for s in cfg.sequences:
+        rows = last_n_events(rows, SequenceSource(s.name, tables[s.table], dict(s.keys), list(s.columns), n=s.n,
+                                                  ts=s.ts, max_age=s.max_age, tie_breaker=s.tie_breaker),
+                             label_ts=cfg.labels.ts)
+    rows = rows.select(*joined, *[c for c in rows.columns if c not in set(joined + aggregated)], *aggregated)
     keys = sorted({k for ref in [*cfg.features, *cfg.sequences, *cfg.aggregations] for k in ref.keys})
     incomplete = ~all_of([F.col(c).isNotNull() for c in [*keys, cfg.labels.ts]])
     modes = {f.prefix + name: mode for f in cfg.features for name, mode in f.quantize.items()}

@@ -37,7 +37,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import JoinError, SchemaError
-from fstore_batch.joins.spec import FeatureSource, check_key_types, is_orderable, key_type
+from fstore_batch.joins.spec import (
+    FeatureSource,
+    check_key_types,
+    is_orderable,
+    key_type,
+    unpack_labels,
+)
 
 TS, KIND, HASH, PAYLOAD, BUCKET = "__ts", "__kind", "__h", "__p", "__b"
 # Row kinds in sort order at one instant: feature rows, labels, rows of strict
@@ -153,9 +159,10 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
         if timed:
             value = _within_ttl(F.last(f"__t_{out}", ignorenulls=True).over(w), value, sources[i])
         filled.append(F.when(F.col(TS).isNotNull(), value).alias(out))
-    return (unified.select(PAYLOAD, *filled)
+    return (unified.select(*key_cols, PAYLOAD, *filled)
             .where(F.col(PAYLOAD).isNotNull())  # label rows, and only they, carry a payload
-            .select(f"{PAYLOAD}.*", *[out for _, _, out, _, _ in feats]))
+            .select(*unpack_labels(labels, PAYLOAD, dict(zip(keys, key_cols)), key_types),
+                    *[out for _, _, out, _, _ in feats]))
 
 
 def _within_ttl(ts: Column, value: Column, source: FeatureSource) -> Column:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from fstore_batch.errors import SchemaError
@@ -98,3 +99,16 @@ def check_key_types(labels: DataFrame, df: DataFrame, keys: dict[str, str], what
         if want != got and not (isinstance(want, _INTEGRAL) and isinstance(got, _INTEGRAL)):
             raise SchemaError(what, table_col, f"the type of label key '{label_col}' ({want.simpleString()}); "
                               "cast one side explicitly", got.simpleString())
+
+
+def unpack_labels(labels: DataFrame, payload: str, key_cols: dict[str, str],
+                  key_types: dict[str, T.DataType]) -> list[Column]:
+    """The columns of ``labels``, in order, out of the ``payload`` struct a pass carried them in.
+
+    A key column the pass shuffled by unchanged (``key_cols``: label column -> the pass's key
+    column, compared in ``key_types[label column]``, the label column's own type) is read from
+    that key column instead: the same values, and the result stays hash-partitioned by it, so a
+    later pass on the same key (the aggregations after the join) does not exchange the labels again.
+    """
+    return [F.col(key_cols[c]).alias(c) if c in key_cols and key_types[c] == labels.schema[c].dataType
+            else F.col(payload).getField(c).alias(c) for c in labels.columns]

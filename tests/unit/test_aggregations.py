@@ -25,6 +25,8 @@ from fstore_batch.joins.aggregations import (
     window_aggregates,
     window_name,
 )
+from fstore_batch.joins.pit import point_in_time_join
+from fstore_batch.joins.spec import FeatureSource
 
 ANCHORS = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC),
            datetime(2026, 10, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 40, tzinfo=UTC)]
@@ -155,17 +157,39 @@ def test_bad_inputs_get_clear_errors(spark):
         window_aggregates(as_string, [src])
 
 
-def test_one_shuffle_and_no_python_without_distinct_counts(spark):
-    """The tiled ops share one exchange (by key) for every window; no Python worker anywhere."""
+def test_one_exchange_per_side_and_no_python_without_distinct_counts(spark):
+    """The tiled ops exchange the labels and the events once each (by key) for every window; no
+    Python worker anywhere."""
     ev = spark.createDataFrame([(1, datetime(2026, 1, 1, tzinfo=UTC), 5)], "user_id int, event_ts timestamp, v int")
     labels = spark.createDataFrame([(1, datetime(2026, 1, 2, tzinfo=UTC))], "user_id long, label_ts timestamp")
     src = AggregationSource("e", ev, {"user_id": "user_id"}, [
         Aggregation("v", ["count", "sum", "mean", "max"], [timedelta(hours=1), timedelta(days=1), timedelta(days=7)])])
     out = window_aggregates(labels, [src])
     plan = out._jdf.queryExecution().executedPlan().toString()
-    assert plan.count("Exchange hashpartitioning") == 1, plan
+    assert plan.count("Exchange hashpartitioning") == 2, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan and "MapInArrow" not in plan
     assert out.first().e_v_sum_1d == 5
+
+
+@pytest.mark.parametrize("label_key", ["bigint", "int"])
+def test_after_the_join_on_the_same_key_the_labels_are_not_exchanged_again(spark, label_key):
+    """The join's output stays partitioned by the key it shuffled by, so the aggregations (tiled and
+    distinct) exchange only their events; a label key of another width than the tables' (compared
+    in the wider type) is exchanged again, with the same rows."""
+    t = datetime(2026, 1, 2, tzinfo=UTC)
+    labels = spark.createDataFrame([(0, 1, t), (1, 2, t), (2, None, t)], f"lid long, user_id {label_key}, label_ts timestamp")
+    feats = spark.createDataFrame([(1, t - timedelta(days=1), 7)], "user_id long, event_ts timestamp, age int")
+    ev = spark.createDataFrame([(1, t - timedelta(hours=2), 5), (1, t - timedelta(hours=1), 5),
+                                (2, t - timedelta(days=3), 4)], "user_id long, event_ts timestamp, v int")
+    rows = point_in_time_join(labels, [FeatureSource("p", feats, {"user_id": "user_id"}, ["age"])])
+    src = AggregationSource("e", ev, {"user_id": "user_id"}, [
+        Aggregation("v", ["count", "sum", "count_distinct"], [timedelta(days=1), timedelta(days=7)])])
+    out = window_aggregates(rows, [src])
+    plan = out._jdf.queryExecution().executedPlan().toString()
+    # join: 1; aggregations: events of the tiled and of the distinct pass (+ labels twice when the key is cast)
+    assert plan.count("Exchange hashpartitioning") == (3 if label_key == "bigint" else 5), plan
+    got = {r.lid: (r.user_id, r.age, r.e_v_count_1d, r.e_v_sum_7d, r.e_v_count_distinct_7d) for r in out.collect()}
+    assert got == {0: (1, 7, 2, 10, 1), 1: (2, None, 0, 4, 1), 2: (None, None, None, None, None)}
 
 
 def test_a_window_reads_only_the_files_of_the_days_it_reaches(spark, tmp_path):
