@@ -9,7 +9,14 @@ connector) is a JVM library talking the native HBase RPC, which neither speaks T
 Spark 4 build.
 
 Options (all strings): ``spec`` (FeatureTableSpec JSON), ``hbase`` (HBaseConfig JSON),
-``as_of_ms``, optional ``since_ms``.
+``as_of_ms``, optional ``since_ms``, optional ``max_partitions`` and ``regions``.
+
+``max_partitions`` deals the regions round-robin into at most that many Spark partitions (each
+task then scans its regions one after the other). A Python task has a fixed start-up cost in
+the worker (on Python 3.11, ``importlib.invalidate_caches`` re-reads ``pyspark.zip`` and the
+Spark jar on the workers' path: ~0.1-0.2 s per task), so a snapshot on a few cores runs one task
+per core rather than one per region. ``regions`` (JSON ``[[start_hex, end_hex], ...]``, as the
+driver listed them) saves the planner a second listing.
 """
 
 from __future__ import annotations
@@ -32,10 +39,22 @@ FORMAT = "fstore_hbase"
 
 
 class RegionPartition(InputPartition):
-    def __init__(self, region: Region, n_regions: int) -> None:
-        super().__init__(region.index)
-        self.region = region
+    """One Spark partition: one or more regions, scanned one after the other."""
+
+    def __init__(self, index: int, regions: list[Region], n_regions: int) -> None:
+        super().__init__(index)
+        self.regions = regions
         self.n_regions = n_regions
+
+
+def group_regions(regions: list[Region], max_partitions: int | None) -> list[list[Region]]:
+    """Deal ``regions`` round-robin into at most ``max_partitions`` non-empty groups (one each when ``None``).
+
+    >>> [[r.index for r in g] for g in group_regions([Region(i, b"", b"") for i in range(5)], 2)]
+    [[0, 2, 4], [1, 3]]
+    """
+    k = len(regions) if max_partitions is None else max(1, min(max_partitions, len(regions)))
+    return [regions[i::k] for i in range(k)]
 
 
 class HBaseFeatureSource(DataSource):
@@ -65,21 +84,31 @@ class HBaseRegionReader(DataSourceReader):
             history=self.spec.history,
             max_versions=self.spec.max_versions,
         )
+        limit = options.get("max_partitions")
+        self.max_partitions = int(limit) if limit not in (None, "", "None") else None
+        listed = options.get("regions")
+        self.regions = (None if listed in (None, "", "None") else
+                        [Region(i, bytes.fromhex(a), bytes.fromhex(b)) for i, (a, b) in enumerate(json.loads(listed))])
 
     def partitions(self) -> list[InputPartition]:
-        regions = list_region_ranges(self.hbase, self.spec.hbase_table)
-        return [RegionPartition(r, len(regions)) for r in regions]
+        regions = self.regions if self.regions is not None else list_region_ranges(self.hbase, self.spec.hbase_table)
+        return [RegionPartition(i, group, len(regions))
+                for i, group in enumerate(group_regions(regions, self.max_partitions))]
 
     def read(self, partition: RegionPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
+        for region in partition.regions:
+            yield from self._read_region(region, partition.n_regions)
+
+    def _read_region(self, region: Region, n_regions: int) -> Iterator[pa.RecordBatch]:
         started = time.monotonic()
-        scanner = RegionScanner(self.hbase, self.scan, partition.region)
+        scanner = RegionScanner(self.hbase, self.scan, region)
         batcher = WideRowBatcher(self.spec)
         try:
             yield from batcher.batches(scanner.rows())
         finally:
             scanner.close()
         _progress({"event": "region_done", "table": self.spec.hbase_table,
-                   "region": partition.region.describe(), "of": partition.n_regions, **batcher.stats,
+                   "region": region.describe(), "of": n_regions, **batcher.stats,
                    "retries": scanner.retries, "seconds": round(time.monotonic() - started, 3)})
 
 
@@ -96,8 +125,14 @@ def register(spark) -> None:
 
 
 def hbase_reader(spark, spec: FeatureTableSpec, hbase: HBaseConfig, *, as_of_ms: int,
-                 since_ms: int | None = None):
-    """A DataFrame over ``spec``'s HBase table: cells with ``since < ts <= as_of``, one partition per region."""
+                 since_ms: int | None = None, max_partitions: int | None = None,
+                 regions: list[Region] | None = None):
+    """A DataFrame over ``spec``'s HBase table: cells with ``since < ts <= as_of``.
+
+    One partition per region, or at most ``max_partitions`` partitions of several regions each.
+    ``regions``: the table's regions as the caller listed them (:func:`list_region_ranges`);
+    listed when the query is planned otherwise.
+    """
     register(spark)
     reader = (spark.read.format(FORMAT)
               .option("spec", spec.model_dump_json())
@@ -105,4 +140,8 @@ def hbase_reader(spark, spec: FeatureTableSpec, hbase: HBaseConfig, *, as_of_ms:
               .option("as_of_ms", str(as_of_ms)))
     if since_ms is not None:
         reader = reader.option("since_ms", str(since_ms))
+    if max_partitions is not None:
+        reader = reader.option("max_partitions", str(max_partitions))
+    if regions is not None:
+        reader = reader.option("regions", json.dumps([[r.start.hex(), r.end.hex()] for r in regions]))
     return reader.load()

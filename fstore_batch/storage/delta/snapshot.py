@@ -39,6 +39,7 @@ from fstore_batch.config.loader import config_hash
 from fstore_batch.config.models import FeatureStoreConfig, FeatureTableSpec
 from fstore_batch.errors import EmptyInputError, ValidationFailed
 from fstore_batch.sources.hbase.datasource import hbase_reader
+from fstore_batch.sources.hbase.scan import list_region_ranges
 from fstore_batch.sources.hbase.schema import feature_schema
 from fstore_batch.spark_errors import spark_boundary
 from fstore_batch.storage.delta.catalog import (
@@ -110,9 +111,12 @@ def run_snapshot(spark: SparkSession, cfg: FeatureStoreConfig, table: str, as_of
 
     ensure_writable(spark, cfg.storage.root)  # before the HBase scan, not after it
     hbase_name = f"HBase table '{plan.spec.hbase_table}'"
-    with spark_boundary(what=hbase_name):  # the data source lists regions on the driver: HBase down fails here
-        source = hbase_reader(spark, plan.spec, cfg.hbase, as_of_ms=plan.as_of_ms, since_ms=plan.since_ms)
-        regions = source.rdd.getNumPartitions()
+    with spark_boundary(what=hbase_name):
+        listed = list_region_ranges(cfg.hbase, plan.spec.hbase_table)  # on the driver: HBase down fails here
+        # One task per core, not per region: a Python task's start-up is not free (datasource.py).
+        source = hbase_reader(spark, plan.spec, cfg.hbase, as_of_ms=plan.as_of_ms, since_ms=plan.since_ms,
+                              max_partitions=spark.sparkContext.defaultParallelism, regions=listed)
+    regions = len(listed)
     source = source.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with spark_boundary(what=hbase_name):
