@@ -88,7 +88,9 @@ class TableCells:
         self.keys.append(key)
         self.ts.append(int(ts))
         for col in set(self.values) | set(cols):
-            self.values.setdefault(col, [None] * n).append(cols.get(col))
+            if col not in self.values:  # a new column: earlier rows have no cell (built once, not per call)
+                self.values[col] = [None] * n
+            self.values[col].append(cols.get(col))
 
     def __len__(self) -> int:
         return len(self.keys)
