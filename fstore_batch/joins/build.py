@@ -8,9 +8,10 @@ moved on, and refuses, naming the path, when file-based labels have changed sinc
 
 Order of work: read labels -> sample (time window, strata) -> point-in-time join -> window
 aggregations (sharing the join's shuffle of the labels on the same key) -> sequences -> quantize
-embeddings -> one Delta commit; the columns come out as labels, features, sequences, aggregations. Aggregations read their event
-tables at the same pinned versions as every other input. Labels whose key or time is null are kept with null
-features and counted (``labels_null_key_or_time``) while the output is written.
+embeddings -> one Delta commit; the columns come out as labels, features, sequences,
+aggregations. Aggregations read their event tables at the same pinned versions as every other
+input, only the rows their widest window reaches. Labels whose key or time is null are kept with
+null features and counted (``labels_null_key_or_time``) while the output is written.
 
 The output is partitioned by ``label_date`` (the UTC day of the label time), so a daily build
 replaces exactly its day's partition, and daily builds of different days running at the same
