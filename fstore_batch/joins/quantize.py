@@ -90,15 +90,24 @@ def is_finite_vector(x: Column) -> Column:
 
 
 def _int8(x: Column) -> Column:
+    # No lambda below refers to anything but its own arguments: the optimizer inlines a per-row
+    # value (the scale, or the cast vector) into a lambda that refers to it, which then recomputes
+    # it for every element, O(dim^2) per vector. Per-row values enter as arrays of the vector's
+    # length (``array_repeat``) zipped with it instead.
     x = x.cast("array<double>")
     top = F.coalesce(F.greatest(F.abs(F.array_max(x)), F.abs(F.array_min(x))), F.lit(0.0))  # max |x|, finite here
     scale = top / 127.0
-    q = F.transform(x, lambda v: F.when(scale > 0, F.round(v / scale)).otherwise(F.lit(0.0)).cast("tinyint"))
-    diffs = F.zip_with(x, q, lambda a, b: a - b * scale)
+    scales = F.array_repeat(scale, F.size(x))
+    q = F.zip_with(x, scales, lambda v, s: F.when(s > 0, F.round(v / s)).otherwise(F.lit(0.0)).cast("tinyint"))
+    diffs = F.zip_with(x, F.zip_with(q, scales, lambda b, s: b * s), lambda a, r: a - r)
     # Norms of x / max|x| (and diffs / max|x|), so squares cannot overflow for huge finite values.
-    unit = F.when(top > 0, top)  # null for an all-zero vector: its relative error is undefined
-    norm = F.sqrt(F.aggregate(x, F.lit(0.0), lambda acc, v: acc + (v / unit) * (v / unit)))
-    rel_l2 = F.sqrt(F.aggregate(diffs, F.lit(0.0), lambda acc, d: acc + (d / unit) * (d / unit))) / F.when(norm > 0, norm)
+    units = F.array_repeat(F.when(top > 0, top), F.size(x))  # null for an all-zero vector: no relative error
+
+    def norm(v: Column) -> Column:
+        return F.sqrt(F.aggregate(F.zip_with(v, units, lambda a, u: a / u), F.lit(0.0), lambda acc, a: acc + a * a))
+
+    x_norm = norm(x)
+    rel_l2 = norm(diffs) / F.when(x_norm > 0, x_norm)
     return F.when(x.isNotNull(), F.struct(q.alias("value"), scale.cast("float").alias("scale"),
                                           F.array_max(F.transform(diffs, F.abs)).alias("max_abs"), rel_l2.alias("rel_l2")))
 
