@@ -111,7 +111,7 @@ sample: hbase-up  ## seed the sample tables (SIZE=tiny|small|medium|large)
 	$(VENV)/bin/fstore-batch sample --size $(or $(SIZE),small)
 
 demo: hbase-up  ## the end-to-end demo on built-in sample data (SIZE=tiny|small|medium)
-	bash scripts/demo.sh
+	$(PY) scripts/demo.py
 
 test: sysdeps browser install jars airflow  ## start HBase, the Spark cluster and the S3 store, run every test, stop what it started
 	@started=""; \

@@ -43,7 +43,7 @@ from datetime import timedelta
 from enum import Enum
 
 from pydantic import Field
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -121,13 +121,16 @@ def inject_faults(log: DataFrame, spec: FaultSpec, *, request_id: str = "request
         k = round(fault.rate * total)
         h = F.xxhash64(F.col(request_id), F.lit(spec.seed), F.lit(fault.feature))
         staged = out.withColumn("__faulty", faulty).withColumn("__changes", changes).withColumn("__h", h)
-        eligible = staged.where("__changes").count()
+        # The k eligible rows with the smallest hashes: cut at the k-th smallest hash. One pass: the
+        # observation counts every eligible row on its way into the top k.
+        counted = Observation(f"eligible {fault.feature}")
+        top = (staged.where("__changes").select("__h").observe(counted, F.count(F.lit(1)).alias("rows"))
+               .orderBy("__h").limit(max(k, 1)).agg(F.max("__h")).first()[0])
+        eligible = counted.get["rows"]
         if eligible < k:
             raise ConfigError(f"fault spec: {fault.kind.value} on '{fault.feature}' at rate {fault.rate} needs {k} "
                               f"rows it would change, but only {eligible} of {total} qualify")
-        # The k eligible rows with the smallest hashes: cut at the k-th smallest hash.
-        cut = (staged.where("__changes").select("__h").orderBy("__h").limit(k).agg(F.max("__h")).first()[0]
-               if k else None)
+        cut = top if k else None
         hit = F.col("__changes") & (F.col("__h") <= F.lit(cut)) if k else F.lit(False)
         out = staged.withColumn(fault.feature, F.when(hit, F.col("__faulty")).otherwise(clean))
         out = out.select(*log.columns).localCheckpoint()  # the next fault starts from here, not from scratch
