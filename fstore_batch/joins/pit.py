@@ -8,6 +8,9 @@ rows of strict sources after them), then the tie-breakers. One window pass with 
 running frame carries, per feature, the last non-null value (and its time, when a TTL applies)
 forward to the label rows. Label rows come out once each, unchanged; feature rows are consumed.
 
+Before the shuffle, feature rows whose key no label has are dropped by a bloom filter of the
+labels' keys (``key_filter``): a daily build's one day of labels shuffles only its keys' history.
+
 This never materialises label x feature pairs (the range join + ``row_number`` of Feast), and
 all features of a key group share the same shuffle, sort and pass.
 
@@ -29,6 +32,7 @@ buckets' last rows supplies what came before the bucket. The result is identical
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import reduce
 
@@ -73,7 +77,7 @@ def point_in_time_join(labels: DataFrame, sources: list[FeatureSource], *, label
         groups.setdefault(s.key_group, []).append(s)
     out = labels
     for keys, group in groups.items():
-        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket)
+        out = _join_group(out, list(keys), group, label_ts, partitions, time_bucket, bounds=labels)
     return out
 
 
@@ -99,7 +103,7 @@ def _check_labels(labels: DataFrame, sources: list[FeatureSource], label_ts: str
 
 
 def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource], label_ts: str,
-                partitions: int | None, time_bucket: timedelta | None) -> DataFrame:
+                partitions: int | None, time_bucket: timedelta | None, bounds: DataFrame) -> DataFrame:
     key_cols = [f"__k_{k}" for k in keys]
     # Keys are compared in the widest integer type of any side: a cast to the narrower one would
     # overflow (ANSI) or wrap into a false match (non-ANSI).
@@ -131,10 +135,14 @@ def _join_group(labels: DataFrame, keys: list[str], sources: list[FeatureSource]
         *tie_columns(None), F.lit(None).cast("long").alias(HASH),
         F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
         *feature_columns(None, None))
+    label_keys = [F.col(k).cast(key_types[k]) for k in keys]
+    known_key = key_filter(bounds, label_keys)
     feature_rows = []
     for i, s in enumerate(sources):
         ts = F.unix_micros(F.col(s.ts))
         not_null_keys = [F.col(s.keys[k]).isNotNull() for k in keys]
+        if known_key is not None:
+            not_null_keys.append(known_key(F.xxhash64(*[F.col(s.keys[k]).cast(key_types[k]) for k in keys])))
         feature_rows.append(s.df.where(F.col(s.ts).isNotNull() & all_of(not_null_keys)).select(
             *[F.col(s.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
             ts.alias(TS), F.lit(AFTER_LABEL if s.strict else BEFORE_LABEL).cast("tinyint").alias(KIND),
@@ -213,6 +221,32 @@ def _join_bucketed(unified: DataFrame, key_cols: list[str], feats: list[tuple], 
     return (in_bucket.select(PAYLOAD, *filled)
             .where(F.col(PAYLOAD).isNotNull())
             .select(f"{PAYLOAD}.*", *[v for v, _ in values]))
+
+
+def key_filter(labels: DataFrame, keys: list[Column]) -> Callable[[Column], Column] | None:
+    """A filter for feature rows that no label can see, as a function of their hashed keys, or ``None``.
+
+    A bloom filter of the labels' keys drops rows whose key no label has (a false positive only
+    keeps a useless row, so the result is exact; 8 Mbit, Spark's runtime filter default). It is one
+    scalar subquery over the labels, computed once before the join's shuffle: Spark's own runtime
+    bloom filters do not fire for a union + window. Spark has no public API for its bloom filter
+    expressions, so they are built through the JVM; without one (Spark Connect) there is no filter.
+    The labels are read once more for it: cache them when they are expensive to compute.
+    """
+    try:
+        jvm = labels.sparkSession._jvm  # type: ignore[attr-defined]
+        exprs = jvm.org.apache.spark.sql.classic.ExpressionUtils
+        catalyst = jvm.org.apache.spark.sql.catalyst.expressions
+    except Exception:  # noqa: BLE001 - Spark Connect: no JVM on this side
+        return None
+    agg = catalyst.aggregate.BloomFilterAggregate(exprs.expression(F.xxhash64(*keys)._jc))
+    bloom = labels.where(all_of([k.isNotNull() for k in keys])).select(
+        Column(exprs.column(agg.toAggregateExpression()))).scalar()  # type: ignore[operator]
+
+    def might_contain(h: Column) -> Column:
+        return Column(exprs.column(catalyst.BloomFilterMightContain(exprs.expression(bloom._jc),  # type: ignore[operator]
+                                                                    exprs.expression(h._jc))))
+    return might_contain
 
 
 def all_of(conditions: list[Column]) -> Column:

@@ -230,3 +230,15 @@ def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark)
     assert plan.count("Exchange hashpartitioning") == 1, plan
     assert "ArrowEvalPython" not in plan and "BatchEvalPython" not in plan
     assert (out.first().age, out.first().clicks) == (30, 7)
+
+
+def test_feature_rows_of_keys_no_label_has_are_dropped_before_the_shuffle(spark):
+    """A bloom filter of the labels' keys (compared in the wider key type) filters the feature rows
+    before the exchange: a daily build's one day of labels shuffles only its keys' history."""
+    labels = spark.createDataFrame([(0, 1, at(5), 0), (1, None, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
+    profile = spark.createDataFrame([(1, at(1), 0, 30, "DE"), ((1 << 32) + 1, at(1), 0, 40, "FR"), (2, at(2), 0, 50, "IT")],
+                                    PROFILE)
+    out = point_in_time_join(labels, [FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])])
+    plan = out._jdf.queryExecution().executedPlan().toString()
+    assert "might_contain" in plan, plan
+    assert sorted((r.lid, r.age) for r in out.collect()) == [(0, 30), (1, None)]
