@@ -16,26 +16,51 @@ with a `noop` write and timed (best of --repeat, run round robin):
   Tempo-style, on 64 shuffle partitions. Besides the time, the slowest and median task of the
   heaviest shuffle-reading stage are read from Spark's status API: the straggler ratio;
 * daily: a daily build's shape, one day of labels (1/30 of one_table's) over the month of feature
-  rows: the project's join beside Tempo-style (the issue's ">= 3x faster than today" target is not
-  reached: see "Where the time goes");
+  rows: the project's join beside Tempo-style, its rows compared with DuckDB's (the issue's ">= 3x
+  faster than today" target is not reached: 1.5x; see "Where the time goes"). 2026-12-01
+  (`--case daily --scale 0.5`, load 2.7): 1.87 s against Tempo-style 3.06 s, 0 mismatches;
 * sequences: last-50 sequences over 20,000,000 events for the labels, `last_n_events` beside the
   baseline: key join on `event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
 
 Prints one JSON line per case with the seconds and the ratios the issue sets targets for.
 
-Where the time goes (Spark's status API per stage, scale 0.5, 2026-11-30):
+Where the time goes (Spark's status API per stage, scale 0.5, 2026-11-30 and 2026-12-01):
 
-* one_table: the union's shuffle-read stage is most of it, and its sort is most of that stage
+* one_table, 2026-12-01 (`--case one_table --scale 0.5`, load 2.7): project 4.88 s, Tempo-style
+  4.36 s (1.12x; target 0.7), Feast-style 7.45 s (0.655x; target 0.35), DuckDB 1.54 s (3.16x; aim
+  5), 0 mismatches. The union's shuffle-read stage is most of it, and its sort is most of that stage
   (13.6 s of 25.6 s task time under load); its CPU time is the same for the project and
   Tempo-style (5.5-6.3 s each, 3 tasks after AQE coalescing, no spill with 6g of driver memory,
   142 MB spilled with the 1g default). The project writes 119 MB of shuffle against Tempo's 102 MB
   (the hash tie-breaker and the key cast). Explicit partition counts (4, 8, 16) changed nothing.
-* daily: compacting the history before the first label into one carry row per key (a partial
+* daily (2026-12-01, load 2.3-2.8): a bloom filter of the labels' keys (one scalar subquery)
+  drops the feature rows of keys without labels before the shuffle: 104 MB -> 30 MB shuffled, the
+  reduce stage 4.05 s -> 1.33 s of task time, the join 3.21 s -> 2.14 s (Tempo-style 3.20 s), same
+  rows. What is left: the scan and filter of the month (1.34 s of task time over 4 tasks), the
+  sort of the labelled keys' month (1.33 s over 3 tasks), and ~0.5 s of jobs and planning (the
+  subquery runs before the map stage). On one_table, where every key has labels, the filter drops
+  nothing and costs ~0.5 s (the label scan and the probe; 4.66 s -> 5.39 s in one session).
+  A `ts <= max(label_ts)` bound was measured as a second subquery (Spark does not merge it with
+  the bloom filter's, which must be a scalar subquery of its own) and dropped: builds already read
+  the tables up to the last label time.
+* four_tables (2026-12-01, load 2.3-2.9): the one pass shuffles 490 MB (12 mostly-null feature
+  columns and 4 tie-breaker columns per row) against 4 x 102-126 MB for the chained recipe, and its
+  reduce stage takes 31-36 s of task time (30.8 s CPU for 10.5M rows, 12 window functions each)
+  against 5.2-7.7 s for each chained pass. More, smaller reduce tasks (advisory partition size
+  16 MB, or 32 uncoalesced partitions) remove the spill (391 MB -> 0) for both: project 20.8-22.4 s
+  against chained 15.5-15.8 s. A struct per source does not narrow it by itself: Spark's analyzer
+  evaluates a window function's argument (`s.f`) below the window, i.e. before the exchange, so
+  per-feature `last` over struct fields ships the fields again; it needs an explicit
+  `repartition` + `sortWithinPartitions` so the unpacking runs after the exchange (not done).
+* daily, earlier: compacting the history before the first label into one carry row per key (a partial
   `max_by` aggregation before the shuffle) was tried and dropped: `max_by` over a struct sort key
   cannot be hash-aggregated, so the map side sorts the month instead of the reduce side (3.96 s
   against 4.12 s; and 5.63 s against 4.27 s when labels span the month, for the second scan).
 * zipf: the bucket carry now comes from each bucket's last row of the main pass (a small second
   exchange of labels and bucket ends); it used to be a second sort aggregation of the whole union.
+  2026-12-01 (load 2.7-2.8): 7.15 s split against 4.21 s unsplit (1.70x; target 1.3) and 3.61 s
+  Tempo-style; slowest/median task 1.88 split, 23.9 unsplit. Not profiled further: the split
+  shuffles the labels twice (with the bucket ends, in the second exchange).
 """
 
 from __future__ import annotations
