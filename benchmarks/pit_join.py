@@ -58,21 +58,6 @@ Where the time goes (Spark's status API per stage, scale 0.5, 2026-11-30 and 202
   against 4.12 s; and 5.63 s against 4.27 s when labels span the month, for the second scan).
 * zipf: the bucket carry now comes from each bucket's last row of the main pass (a small second
   exchange of labels and bucket ends); it used to be a second sort aggregation of the whole union.
-* sequences (2026-12-01, scale 0.5, load 2.6-3.0): `last_n_events` 14.56 s against 44.95 s for
-  the baseline (3.09x; target 5x not met), 0 mismatching lists. At scale 0.2 the baseline's
-  join + window stage writes 8.7M rows (172 MB) to shuffle and spills ~570 MB in all, sorting the
-  label-event pairs by label. The project (prototype stage times at scale 0.2, load
-  2.6: 6.9 s wall) spends most of its task time in the events' stage: shuffle read, sort by
-  (key, time, tie-breaker, hash), `row_number` and the block aggregation (8.6 of 12.3 s task
-  time); the labels-onto-blocks pass (`lag IGNORE NULLS`, binary search, `slice`) takes 2.1 s,
-  the events' scan and shuffle write 1.6 s. Measured and dropped at scale 0.2: the former
-  union + `mapInArrow` Python pass (10.7-11.0 s), blocks equi-joined to the labels on (key,
-  block) (11.9 s: the union's window ran twice, as the two branches prune different columns and
-  their exchanges are not reused), the same join on the key only (13.2 s), and numbering by
-  `monotonically_increasing_id` after a sort instead of `row_number` (6.81 s against 6.87 s).
-  A `collect_list` over a RANGE frame of the running count was not built: Spark's
-  SlidingWindowFunctionFrame re-aggregates the whole frame for every event row (O(n) per event).
-  What limits it: the one sort of every event by key and time, which no per-key formulation avoids.
   2026-12-01 (load 2.7-2.8): 7.15 s split against 4.21 s unsplit (1.70x; target 1.3) and 3.61 s
   Tempo-style; slowest/median task 1.88 split, 23.9 unsplit. Not profiled further: the split
   shuffles the labels twice (with the bucket ends, in the second exchange).
@@ -167,22 +152,15 @@ def tempo_style(labels: DataFrame, feats: DataFrame, prefix: str = "") -> DataFr
 
 
 def sequences_project(labels: DataFrame, events: DataFrame) -> DataFrame:
-    return last_n_events(labels, SequenceSource("seq", events, {"user_id": "user_id"}, ["f_int"], n=50,
-                                                tie_breaker="rid"))
+    return last_n_events(labels, SequenceSource("seq", events, {"user_id": "user_id"}, ["f_int"], n=50))
 
 
 def sequences_baseline(labels: DataFrame, events: DataFrame) -> DataFrame:
-    """Join on the key and `event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
-
-    The list is collected as (rank, value) pairs and sorted by rank: `collect_list` alone keeps
-    no order after the aggregation's shuffle. Ties in time are broken by `rid`, as the project's.
-    """
-    e = events.select(F.col("user_id").alias("ek"), "event_ts", "rid", "f_int")
+    e = events.select(F.col("user_id").alias("ek"), "event_ts", "f_int")
     joined = labels.join(e, (labels.user_id == e.ek) & (e.event_ts < labels.label_ts), "left")
-    w = Window.partitionBy("lid").orderBy(F.col("event_ts").desc(), F.col("rid").desc())
+    w = Window.partitionBy("lid").orderBy(F.col("event_ts").desc())
     top = joined.withColumn("_rn", F.row_number().over(w)).where("_rn <= 50")
-    ranked = F.when(F.col("ek").isNotNull(), F.struct("_rn", "f_int"))
-    return top.groupBy("lid").agg(F.sort_array(F.collect_list(ranked)).getField("f_int").alias("seq_f_int"))
+    return top.groupBy("lid").agg(F.collect_list("f_int").alias("seq_f_int"))
 
 
 def timed(spark: SparkSession, name: str, df: DataFrame) -> float:
@@ -300,13 +278,8 @@ def case_sequences(spark: SparkSession, folder: str, n: dict[str, int], args: ar
     labels, events = spark.read.parquet(lp), spark.read.parquet(ep)
     res = best_of(spark, {"project_s": lambda: sequences_project(labels, events),
                           "baseline_s": lambda: sequences_baseline(labels, events)}, args.repeat)
-    # Row by row: every label's list from the project against the baseline's (not timed).
-    got = sequences_project(labels, events).select("lid", F.col("seq_f_int").alias("got"))
-    want = sequences_baseline(labels, events).select("lid", F.col("seq_f_int").alias("want"))
-    mismatches = got.join(want, "lid", "full").where(~F.col("got").eqNullSafe(F.col("want"))).count()
-    return {"events": 4 * n["rows"], "n": 50, "events_per_key": round(4 * n["rows"] / n["keys"]),
-            "labels_per_key": round(n["labels"] / n["keys"]), **rounded(res),
-            "speedup": round(res["baseline_s"] / res["project_s"], 2), "target": ">= 5", "mismatches": mismatches}
+    return {"events": 4 * n["rows"], "n": 50, **rounded(res),
+            "speedup": round(res["baseline_s"] / res["project_s"], 2), "target": ">= 5"}
 
 
 def case_daily(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
