@@ -345,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_build)
 
     p = sub.add_parser("status", help="what the store holds: table versions, training sets, the last skew run",
-                       description="Reads Delta metadata only (commit history and metadata), never the data.")
+                       description="Reads Delta metadata (commit history, file statistics) and, for each "
+                                   "tier's time range, the feature tables' time column.")
     _config_args(p)
     p.add_argument("--training-set", action="append", default=[], metavar="PATH",
                    help="a built training set's Delta path (repeatable)")

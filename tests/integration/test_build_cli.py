@@ -18,7 +18,7 @@ def configs(spark, tmp_path_factory):
     root = folder / "delta"
     spark.createDataFrame([(u, T0 + timedelta(hours=h), u * 10 + h) for u in (1, 2) for h in (0, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
-    spark.createDataFrame([(f"r{i}", i % 3, T0 + timedelta(hours=i), i % 2) for i in range(6)],
+    spark.createDataFrame([(f"r{i}", i % 3, T0 + timedelta(hours=5 * i), i % 2) for i in range(6)],  # r5 on Oct 2
                           "request_id string, user_id long, event_ts timestamp, label int").write.parquet(str(folder / "labels"))
     store = folder / "store.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)},
@@ -47,9 +47,15 @@ def test_build_shows_rows_and_manifest_and_rebuild_reproduces_it(configs):
                "--training-set", str(folder / "missing"))
     status = metrics(proc)
     assert status["training_sets"][0] == {"path": str(folder / "out"), "training_set": "cli_set", "version": 0,
-                                          "rows": 6, "columns": 6, "inputs": {"profile": 0}}
+                                          "rows": 6, "last_write_rows": 6, "columns": 6, "inputs": {"profile": 0}}
     assert f"training set cli_set: 6 rows x 6 columns, version 0 (profile@v0)  {folder / 'out'}" in proc.stdout
     assert f"training set at {folder / 'missing'}: not built yet" in proc.stdout
+
+    # A daily build replaces one day: the table still holds every day, and status says so.
+    assert metrics(run_cli("build", str(ts), "-c", str(store), "--date", "2026-10-02"))["rows"] == 1
+    proc = run_cli("status", "-c", str(store), "--training-set", str(folder / "out"))
+    assert metrics(proc)["training_sets"][0]["rows"] == 6
+    assert "training set cli_set: 6 rows x 6 columns, version 1, its last build wrote 1 rows" in proc.stdout
 
 
 def test_bad_inputs_fail_with_one_line_naming_the_problem(configs):

@@ -138,7 +138,8 @@ def apply_retention(spark: SparkSession, table: str, path: str, retention: timed
 
 
 def tier_summary(spark: SparkSession, path: str, cold: str | None) -> list[dict[str, Any]]:
-    """Each tier's time range, rows and bytes (Delta answers count, min and max from its file statistics)."""
+    """Each tier's time range, rows and bytes: one aggregation over the time column (Delta answers a
+    bare count from its file statistics, but not a timestamp's min and max, so that column is read)."""
     out = []
     for name, p in (("hot", path), ("cold", cold)):
         if p is None or not DeltaTable.isDeltaTable(spark, p):
