@@ -1,26 +1,35 @@
 """Behaviour sequences: for each label, the last N events of its key strictly before the label
 time (and within ``max_age``), newest first, as arrays.
 
-Labels and events are unioned, partitioned by key (in the widest integer type of either side) and
-sorted by time in microseconds, then kind (labels before events at the same instant, so an event
-at the label time is excluded), then, for events with equal times, by the ``tie_breaker`` (the
-largest counts as the newest), a hash of the event's columns and the columns themselves: the
-input's row order never decides which equal-time events are kept. One vectorised pass per partition
-(``mapInArrow``) gathers each label's window from the events behind it with numpy, carrying the
-last N events of the current key between Arrow batches, so memory is bounded by N and the batch
-size. No label x event pairs are materialised.
+Events are ordered per key by time in microseconds, then, for events with equal times, by the
+``tie_breaker`` (the largest counts as the newest, a null one as the oldest), a hash of the
+event's columns and the columns themselves: the input's row order never decides which equal-time
+events are kept. Everything runs in the JVM, in two passes and no Python worker:
+
+1. **Blocks.** Events are shuffled by key and sorted; ``row_number`` numbers them per key, and
+   each run of ``n`` consecutive events becomes one block row ``(key, block, start time, array of
+   its events)``. Grouping by ``(key, block)`` reuses the key's partitioning, so this pass has one
+   exchange, the events', and one sort.
+2. **Labels onto blocks.** Labels and block rows are shuffled by key and sorted by (time, labels
+   before blocks at one instant, block number); ``lag(block, 1)`` and ``lag(block, 2)`` ``IGNORE
+   NULLS`` hand every label the newest block starting strictly before it and the block before
+   that: together at most ``2n`` events holding the label's last ``n``. A binary search on their
+   times (``log2(2n)`` steps of ``element_at``, no lambda) counts the events before the label
+   time (and before ``time - max_age``), ``slice`` cuts the last ``n`` and ``reverse`` puts the
+   newest first.
+
+Memory is bounded per task: no array holds more than ``n`` events (a label's, ``2n``), no key's
+events are collected, and the two window passes buffer a partition in Spark's spillable row
+buffer. A hot key's events are still sorted in one task (as in every per-key window); its blocks
+and labels then cost ``O(n)`` each. No label x event pairs are materialised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -28,8 +37,8 @@ from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import all_of
 from fstore_batch.joins.spec import check_key_types, check_orderable, is_orderable, key_type
 
-TS, KIND, TB, HASH, PAYLOAD = "__ts", "__kind", "__tb", "__h", "__p"
-LABEL, EVENT = 0, 1  # kinds, in sort order at one instant
+TS, KIND, TB, HASH, IDX, BLOCK, EVENTS, PAYLOAD = "__ts", "__kind", "__tb", "__h", "__i", "__b", "__evs", "__p"
+LABEL, BLOCK_ROW = 0, 1  # row kinds of the second pass, in sort order at one instant
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,23 @@ class SequenceSource:
 
 def last_n_events(labels: DataFrame, seq: SequenceSource, *, label_ts: str = "label_ts",
                   partitions: int | None = None) -> DataFrame:
-    """``labels`` plus one array column ``<name>_<column>`` per sequence column and its times, newest first."""
+    """``labels`` plus one array column ``<name>_<column>`` per sequence column and its times, newest first.
+
+    Shapes: every label row comes out once, with its own columns unchanged, then
+    ``array<type of column>`` per sequence column and ``array<timestamp>`` of the event times
+    (``seq.output`` names them), each of at most ``seq.n`` items: the events of the label's key
+    strictly before ``label_ts`` and at most ``seq.max_age`` older (inclusive, in microseconds),
+    newest first. A label with no such event, a null key or a null time gets empty arrays (never
+    null). ``partitions`` sets the shuffle partition count (default:
+    ``spark.sql.shuffle.partitions``).
+
+    Raises ``SchemaError`` for a missing key or label time column, or key types that differ
+    (integer widths may: both sides are compared in the wider one), and ``JoinError`` when an
+    output column would clash with a label column.
+
+    >>> clicks = SequenceSource("clicks", events, {"user_id": "user_id"}, ["item_id"], n=20)
+    >>> last_n_events(labels, clicks).select("lid", "clicks_item_id", "clicks_event_ts")
+    """
     for k in seq.keys:
         if k not in labels.columns:
             raise SchemaError("labels", k, f"a key column for sequence '{seq.name}'")
@@ -82,112 +107,78 @@ def last_n_events(labels: DataFrame, seq: SequenceSource, *, label_ts: str = "la
     keys = list(seq.keys)
     key_cols = [f"__k_{k}" for k in keys]
     key_types = {k: key_type(labels.schema[k].dataType, seq.df.schema[seq.keys[k]].dataType) for k in keys}
-    payload_type = T.StructType([labels.schema[c] for c in labels.columns])
-    event_types = {c: seq.df.schema[c].dataType for c in seq.columns}
-    tb_type = seq.df.schema[seq.tie_breaker].dataType if seq.tie_breaker else T.ByteType()
+    n_parts = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    blocks = _blocks(seq, key_cols, key_types, n_parts)
+    blocks_type = blocks.schema[EVENTS].dataType
+    payload = F.struct(*[F.col(c) for c in labels.columns])
     label_rows = labels.select(
         *[F.col(k).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
         F.unix_micros(F.col(label_ts)).alias(TS), F.lit(LABEL).cast("tinyint").alias(KIND),
-        F.lit(None).cast(tb_type).alias(TB), F.lit(None).cast("long").alias(HASH),
-        F.struct(*[F.col(c) for c in labels.columns]).alias(PAYLOAD),
-        *[F.lit(None).cast(t).alias(f"__e_{c}") for c, t in event_types.items()])
-    keys_present = all_of([F.col(seq.keys[k]).isNotNull() for k in keys])
-    event_rows = seq.df.where(F.col(seq.ts).isNotNull() & keys_present).select(
+        F.lit(None).cast("long").alias(BLOCK), payload.alias(PAYLOAD), F.lit(None).cast(blocks_type).alias(EVENTS))
+    block_rows = blocks.select(*key_cols, TS, F.lit(BLOCK_ROW).cast("tinyint").alias(KIND), BLOCK,
+                               F.lit(None).cast(label_rows.schema[PAYLOAD].dataType).alias(PAYLOAD), EVENTS)
+    w = Window.partitionBy(*key_cols).orderBy(TS, KIND, BLOCK)
+    empty = F.array().cast(blocks_type)
+    newest = F.coalesce(F.expr(f"lag({EVENTS}, 1) IGNORE NULLS").over(w), empty)
+    before = F.coalesce(F.expr(f"lag({EVENTS}, 2) IGNORE NULLS").over(w), empty)
+    rows = (label_rows.unionByName(block_rows).repartition(n_parts, *key_cols)
+            .select(KIND, TS, PAYLOAD, F.concat(before, newest).alias(EVENTS)).where(F.col(KIND) == LABEL)
+            .drop(KIND))
+    # The candidates are in time order, and every one before the newest block's start is before
+    # the label: those before the label time are a prefix, of length `last`.
+    times = F.col(EVENTS).getField("ts")
+    rows = rows.withColumn("__last", _count_below(times, F.col(TS)))
+    first = F.greatest(F.col("__last") - seq.n, F.lit(0))
+    if seq.max_age is not None:
+        age_us = min(seq.max_age // timedelta(microseconds=1), 1 << 62)
+        rows = rows.withColumn("__old", _count_below(times, F.col(TS) - F.lit(age_us)))  # older than max_age
+        first = F.greatest(first, F.col("__old"))
+    picked = F.when(F.col(TS).isNull(), empty).otherwise(
+        F.reverse(F.slice(F.col(EVENTS), first + 1, F.greatest(F.col("__last") - first, F.lit(0)))))
+    rows = rows.select(PAYLOAD, picked.alias(EVENTS))
+    event_types = {c: seq.df.schema[c].dataType for c in seq.columns}
+    return rows.select(
+        *[F.col(PAYLOAD).getField(c).alias(c) for c in labels.columns],
+        *[F.col(EVENTS).getField(f"v{j}").cast(T.ArrayType(t, True)).alias(seq.output[c])
+          for j, (c, t) in enumerate(event_types.items())],
+        F.col(EVENTS).getField("ts").cast(T.ArrayType(T.TimestampType(), True)).alias(seq.output[seq.ts]))
+
+
+def _blocks(seq: SequenceSource, key_cols: list[str], key_types: dict[str, T.DataType], n_parts: int) -> DataFrame:
+    """Per key, its events in runs of ``seq.n``: ``(keys, BLOCK, TS = first event's micros, EVENTS)``.
+
+    ``EVENTS`` is an array of ``struct<i, ts, v0, v1, ...>`` in event order (``i``: the event's
+    number within its key). Only the key, the time, the tie-breaker and the columns are shuffled;
+    the hash is computed after the exchange.
+    """
+    keys = list(seq.keys)
+    values = [f"v{j}" for j in range(len(seq.columns))]
+    present = all_of([F.col(seq.keys[k]).isNotNull() for k in keys])
+    events = seq.df.where(F.col(seq.ts).isNotNull() & present).select(
         *[F.col(seq.keys[k]).cast(key_types[k]).alias(c) for k, c in zip(keys, key_cols)],
-        F.unix_micros(F.col(seq.ts)).alias(TS), F.lit(EVENT).cast("tinyint").alias(KIND),
-        (F.col(seq.tie_breaker) if seq.tie_breaker else F.lit(None)).cast(tb_type).alias(TB),
-        F.xxhash64(*[F.col(c) for c in seq.columns]).alias(HASH),
-        F.lit(None).cast(payload_type).alias(PAYLOAD),
-        *[F.col(c).alias(f"__e_{c}") for c in seq.columns])
-    unified = label_rows.unionByName(event_rows)
-    n_parts = partitions or int(labels.sparkSession.conf.get("spark.sql.shuffle.partitions"))
-    order = [*key_cols, TS, KIND, TB, HASH, *[f"__e_{c}" for c, t in event_types.items() if is_orderable(t)]]
-    ordered = (unified.repartition(n_parts, *key_cols).sortWithinPartitions(*order)
-               .select(*key_cols, TS, KIND, PAYLOAD, *[f"__e_{c}" for c in seq.columns]))
-    out_fields = [labels.schema[c] for c in labels.columns]
-    out_fields += [T.StructField(seq.output[c], T.ArrayType(t, True), True) for c, t in event_types.items()]
-    out_fields.append(T.StructField(seq.output[seq.ts], T.ArrayType(T.TimestampType(), True), True))
-    window = _Window(key_cols, seq.columns, seq.n,
-                     None if seq.max_age is None else min(seq.max_age // timedelta(microseconds=1), 1 << 62),
-                     [f.name for f in out_fields])
-    return ordered.mapInArrow(window.run, T.StructType(out_fields))
+        F.unix_micros(F.col(seq.ts)).alias(TS),
+        *([F.col(seq.tie_breaker).alias(TB)] if seq.tie_breaker else []),
+        *[F.col(c).alias(v) for c, v in zip(seq.columns, values)])
+    orderable = [v for c, v in zip(seq.columns, values) if is_orderable(seq.df.schema[c].dataType)]
+    order = [TS, *([TB] if seq.tie_breaker else []), HASH, *orderable]
+    numbered = (events.repartition(n_parts, *key_cols).withColumn(HASH, F.xxhash64(*[F.col(v) for v in values]))
+                .withColumn(IDX, F.row_number().over(Window.partitionBy(*key_cols).orderBy(*order)) - 1))
+    # The time is never null here (filtered above); coalesce tells Spark so, for `_count_below`'s sort.
+    ts = F.coalesce(F.timestamp_micros(F.col(TS)), F.timestamp_micros(F.lit(0)))
+    element = F.struct(F.col(IDX).alias("i"), ts.alias("ts"), *values)
+    # Sorted by i first, which is unique (TimSort: linear on the already ordered input).
+    return numbered.groupBy(*key_cols, F.floor(F.col(IDX) / seq.n).alias(BLOCK)).agg(
+        F.min(TS).alias(TS), F.sort_array(F.collect_list(element)).alias(EVENTS))
 
 
-class _Window:
-    """Per-partition gathering of each label's last-N window (runs in executors' Python workers)."""
+def _count_below(times: Column, bound_us: Column) -> Column:
+    """How many items of ``times`` (ascending timestamps, no nulls) are before ``bound_us`` (micros).
 
-    def __init__(self, key_cols: list[str], columns: list[str], n: int, max_age_us: int | None,
-                 out_names: list[str]) -> None:
-        self.key_cols, self.columns, self.n, self.max_age_us = key_cols, columns, n, max_age_us
-        self.out_names = out_names
-
-    def run(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        carry: pa.Table | None = None
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            if carry is not None and carry.num_rows:
-                table = pa.concat_tables([carry, table.cast(carry.schema)])
-            out, carry = self._one(table)
-            if out.num_rows:
-                yield from out.to_batches()
-
-    def _one(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
-        n_rows, N = table.num_rows, self.n
-        rows = np.arange(n_rows)
-        group_start = np.maximum.accumulate(np.where(_key_starts(table, self.key_cols), rows, 0))
-        ts = table[TS]
-        us = pc.fill_null(ts, 0).to_numpy().astype(np.int64)
-        is_event = pc.fill_null(pc.equal(table[KIND], EVENT), False).to_numpy(zero_copy_only=False)
-        is_label = table[PAYLOAD].is_valid().to_numpy(zero_copy_only=False)
-        ev_pos = np.flatnonzero(is_event)
-        cum = np.cumsum(is_event)  # events up to and including each row
-        before_group = cum[group_start] - is_event[group_start]
-        labels = np.flatnonzero(is_label)
-        c = cum[labels]  # events before each label (labels are never events)
-        available = c - before_group[labels]
-        k = np.minimum(available, N)
-        offs = np.arange(N)
-        idx = c[:, None] - 1 - offs[None, :]  # newest first, as positions in ev_pos
-        valid = offs[None, :] < k[:, None]
-        ev_us = us[ev_pos]
-        label_us = us[labels]
-        if self.max_age_us is not None and len(ev_pos):
-            age_ok = (label_us[:, None] - ev_us[np.clip(idx, 0, None)]) <= self.max_age_us
-            valid &= age_ok
-        label_ts_ok = ts.is_valid().to_numpy(zero_copy_only=False)[labels]
-        valid &= label_ts_ok[:, None]
-        lengths = valid.sum(axis=1)
-        offsets = np.zeros(len(labels) + 1, dtype=np.int32)
-        offsets[1:] = np.cumsum(lengths)
-        flat_ev = idx[valid] if len(ev_pos) else np.zeros(0, dtype=np.int64)
-        flat = ev_pos[flat_ev]
-
-        payload = table[PAYLOAD].take(pa.array(labels)).combine_chunks()
-        arrays = [payload.field(i) for i in range(payload.type.num_fields)]
-        for col in self.columns:
-            values = table[f"__e_{col}"].take(pa.array(flat, type=pa.int64())).combine_chunks()
-            arrays.append(pa.ListArray.from_arrays(pa.array(offsets), values))
-        ts_values = pa.array(ev_us[flat_ev], type=pa.timestamp("us", tz="UTC"))
-        arrays.append(pa.ListArray.from_arrays(pa.array(offsets), ts_values))
-        out = pa.Table.from_arrays(arrays, names=self.out_names)
-        # Carry the last key's newest N events into the next batch.
-        last_group = group_start[-1] if n_rows else 0
-        tail_events = ev_pos[ev_pos >= last_group][-N:]
-        carry = table.take(pa.array(tail_events, type=pa.int64()))
-        return out, carry
-
-
-def _key_starts(table: pa.Table, key_cols: list[str]) -> np.ndarray:
-    """True where a row's key differs from the previous row's (nulls equal nulls)."""
-    n = table.num_rows
-    starts = np.zeros(n, dtype=bool)
-    if n == 0:
-        return starts
-    starts[0] = True
-    for k in key_cols:
-        col = table[k].combine_chunks()
-        cur, prev = col.slice(1), col.slice(0, n - 1)
-        both_null = pc.and_(pc.is_null(cur), pc.is_null(prev))
-        differ = pc.if_else(both_null, False, pc.fill_null(pc.not_equal(cur, prev), True))
-        starts[1:] |= differ.to_numpy(zero_copy_only=False)
-    return starts
+    One expression, no chain of columns: ``bound`` is sorted into the times and found again (its
+    first occurrence follows exactly the items below it). A binary search written as one column
+    per step is exponential once the optimizer inlines the steps (a filter on the output is
+    pushed down through them, each step naming the previous bounds several times). The times are
+    sorted as a primitive ``long[]`` (no nulls on either side), in ``O(n log n)`` for ``n`` items.
+    """
+    bound = F.coalesce(F.timestamp_micros(bound_us), F.timestamp_micros(F.lit(0)))  # null time: result unused
+    return (F.array_position(F.sort_array(F.concat(times, F.array(bound))), bound) - 1).cast("int")

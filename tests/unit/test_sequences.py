@@ -123,3 +123,41 @@ def test_bad_sequence_inputs(spark):
     as_string = SequenceSource("clicks", events.withColumn("uid", events.uid.cast("string")), {"user_id": "uid"}, ["item_id"])
     with pytest.raises(SchemaError, match="sequence table 'clicks': column 'uid' expected the type of label key"):
         last_n_events(labels, as_string)
+
+
+def test_labels_without_events_get_empty_lists_never_null(spark):
+    """A null key, a null time, a key without events, labels at or before the first event: []."""
+    events = spark.createDataFrame([(1, at(5), 10, 1), (1, at(6), 11, 2)], EVENTS)
+    labels = spark.createDataFrame([(0, None, at(9)), (1, 1, None), (2, 7, at(9)), (3, 1, at(5)), (4, 1, at(6))],
+                                   LABELS)
+    seq = SequenceSource("clicks", events, {"user_id": "uid"}, ["item_id", "dwell"], n=3)
+    got = {r.lid: (r.clicks_item_id, r.clicks_dwell, r.clicks_event_ts) for r in last_n_events(labels, seq).collect()}
+    assert got == {0: ([], [], []), 1: ([], [], []), 2: ([], [], []), 3: ([], [], []), 4: ([10], [1], [at(5).replace(tzinfo=None)])}
+
+
+def test_long_histories_cut_at_n_across_blocks(spark):
+    """Hundreds of events per key, many labels, n not dividing the count: the oracle's lists."""
+    events = [(u, at(t), 1000 * u + t, t % 7) for u in (1, 2) for t in range(0, 600, 2)]
+    labels = [(i, u, at(t)) for i, (u, t) in enumerate((u, t) for u in (1, 2, 3) for t in range(-1, 640, 37))]
+    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23,
+                         max_age=timedelta(seconds=41))
+    got = {r.lid: r.clicks_item_id for r in last_n_events(spark.createDataFrame(labels, LABELS), seq,
+                                                           partitions=3).collect()}
+    assert got == {lid: items for lid, (items, _) in oracle(labels, events, 23, 41).items()}
+    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23)
+    got = {r.lid: r.clicks_item_id for r in last_n_events(spark.createDataFrame(labels, LABELS), seq).collect()}
+    assert got == {lid: items for lid, (items, _) in oracle(labels, events, 23, None).items()}
+
+
+
+def test_a_filter_on_the_sequences_keeps_the_plan_small(spark):
+    """A filter on the output (the online log's stale fault filters on the list's size) is pushed
+    down through the cut: the plan must stay linear in size, not blow up with ``n``."""
+    events = [(1, at(t), t, 0) for t in range(0, 300, 3)]
+    labels = [(i, 1, at(t)) for i, t in enumerate(range(1, 320, 29))]
+    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=64,
+                         max_age=timedelta(seconds=150))
+    out = last_n_events(spark.createDataFrame(labels, LABELS), seq).where(F.size("clicks_item_id") > 1)
+    assert len(out._jdf.queryExecution().optimizedPlan().toString()) < 50_000
+    want = {lid: items for lid, (items, _) in oracle(labels, events, 64, 150).items() if len(items) > 1}
+    assert {r.lid: r.clicks_item_id for r in out.collect()} == want
