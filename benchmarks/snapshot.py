@@ -17,8 +17,8 @@ Prints cells/s for both and the ratio snapshot/raw (target >= 0.5, issue 14). Ne
 Measured 2026-12-01 on the 2-core machine (load average 2.3-2.6 while it ran), `--repeat 2`, best of 2:
 floor (as-of scan) 1.79 s; snapshot without state 4.95 s (ratio 0.36), with state 7.43 s (0.24).
 Before scan tasks were grouped one per core: 6.31 s / 8.79 s (0.29 / 0.21). Target not met.
-`--rows 500000 --repeat 1` (4,000,000 cells, load 2.1-3.4): floor 7.30 s; without state 15.59 s (0.47),
-with state 40.82 s (0.18; the first run in a fresh JVM, warm-up included).
+`--rows 500000 --repeat 2` (4,000,000 cells, 2026-12-01, load 2.7-3.1, best of 2): floor 6.67 s; without
+state 12.86 s (0.52), with state 16.84 s (0.40; the first run, in a fresh JVM, 35.16 s).
 
 Where the seconds of the snapshot with state go (Spark event log, py-spy on the Python workers,
 per-function timers; README "Benchmark (`make bench`)" has the table): the one pass over HBase that
