@@ -67,8 +67,14 @@ Where the time goes (Spark's status API per stage, scale 0.5, 2026-11-30 and 202
 * zipf: the bucket carry now comes from each bucket's last row of the main pass (a small second
   exchange of labels and bucket ends); it used to be a second sort aggregation of the whole union.
   2026-12-01 (load 2.7-2.8): 7.15 s split against 4.21 s unsplit (1.70x; target 1.3) and 3.61 s
-  Tempo-style; slowest/median task 1.88 split, 23.9 unsplit. Not profiled further: the split
-  shuffles the labels twice (with the bucket ends, in the second exchange).
+  Tempo-style; slowest/median task 1.88 split, 23.9 unsplit. Profiled 2026-12-01 (scale 0.5, 64
+  partitions, Spark's status API per stage, second run; load 3.5-4.0): split 7.11 s against 5.48 s
+  unsplit (1.30x). Task time: the map stage 2.71 s against 3.07 s (both write the 2.9M-row union,
+  120 MB against 108 MB: the bucket column), the first window stage 7.53 s against 6.32 s, then the
+  split's own second exchange: 500k labels and 322k bucket ends (39 MB) and its window, 1.71 s. So
+  12.1 s against 9.6 s of task time (1.26x): what the split adds is that second, small pass, which
+  carries every label again; it cannot be dropped without a join back to the labels, a shuffle of
+  its own.
 """
 
 from __future__ import annotations
