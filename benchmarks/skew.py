@@ -104,11 +104,13 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000,000 requests")
     ap.add_argument("--partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
     ap.add_argument("--no-expectations", action="store_true", help="skip the Great Expectations suites")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Spark setting (repeatable), e.g. spark.eventLog.enabled=true to read stage times")
     args = ap.parse_args()
     n = int(1_000_000 * args.scale)
     spark = build_session(SparkConfig(app_name="bench-skew", master="local[2]", conf={
         "spark.sql.shuffle.partitions": str(args.partitions), "spark.ui.enabled": "false",
-        "spark.driver.memory": "6g"}))
+        "spark.driver.memory": "6g", **dict(kv.split("=", 1) for kv in args.conf)}))
     spark.sparkContext.setLogLevel("ERROR")
     tmp = Path(tempfile.mkdtemp(prefix="bench-skew-"))
     try:

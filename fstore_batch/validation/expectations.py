@@ -16,8 +16,10 @@ back as plain dicts for the report.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,26 @@ KIND_TYPES = {
     FeatureKind.EMBEDDING: ["ArrayType"],
     FeatureKind.SEQUENCE: ["ArrayType"],
 }
+
+
+def preload() -> threading.Thread:
+    """Import Great Expectations in a background thread and return it (already started).
+
+    The import costs 5-8 s of Python (``great_expectations`` pulls in altair, pandas, ...),
+    paid once per process; started when the validation starts, it overlaps with the Spark jobs
+    of the matching and the metrics, where the driver only waits. Importing it again later
+    waits for this thread (Python's import lock); a failed import is raised there, not here.
+    """
+    def load() -> None:
+        try:
+            importlib.import_module("great_expectations")
+            importlib.import_module("great_expectations.expectations")
+        except Exception:  # noqa: BLE001 - the import in run_suites raises it with its own traceback
+            log.debug("preloading Great Expectations failed", exc_info=True)
+
+    thread = threading.Thread(target=load, name="gx-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def training_suite(spec: ExpectationsSpec, features: list[Feature], *, ts: str, keys: list[str],

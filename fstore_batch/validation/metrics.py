@@ -211,7 +211,9 @@ def _rollup(name: str, col: str, top: int) -> str:
 
 
 def _quantiles(sketch: str, ranks: list[float]) -> str:
-    """The sketch's quantiles at ``ranks`` (null for an empty sketch); the ranks are one array literal."""
+    """The sketch's quantiles at ``ranks`` (null for an empty sketch); the ranks are one array of
+    DOUBLE literals (Spark wants them foldable; ``0.5D``, not ``CAST('0.5' AS DOUBLE)``: the grid
+    has 1,001 of them per sketch, and the parser and analyser work per node)."""
     return (f"CASE WHEN kll_sketch_get_n_double({sketch}) > 0 THEN kll_sketch_get_quantile_double({sketch}, "
             f"array({', '.join(C.double(q) for q in ranks)})) END")
 

@@ -26,6 +26,7 @@ from fstore_batch.validation import io
 from fstore_batch.validation.config import SkewConfig
 from fstore_batch.validation.distributions import distances
 from fstore_batch.validation.expectations import (
+    preload,
     run_suites,
     skew_facts,
     skew_suite,
@@ -66,6 +67,8 @@ def validate_skew(spark: SparkSession, cfg: SkewConfig, online_log: DataFrame, t
     >>> print(report.summary()); report.failed  # doctest: +SKIP
     """
     run_id = run_id or new_run_id(cfg.name)
+    if cfg.expectations.enabled:
+        preload()  # GX's import overlaps with the Spark jobs below
     offline_ts = cfg.offline_ts or (ts_cfg.labels.ts if ts_cfg else "event_ts")
     check_log_columns(cfg, online_log, training, offline_ts, log_name=log_name, offline_name=offline_name)
     features = resolve_features(cfg, ts_cfg, online_log, training, log_name=log_name, offline_name=offline_name)
