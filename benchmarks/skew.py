@@ -13,27 +13,36 @@ overall and per hour, distributions, verdicts, worst rows and both Great Expecta
 (no staleness search: synthetic features have no history table). Target (issue 15): <= 2x the
 join at 100k and at 1M requests. ``--scale`` is the fraction of 1,000,000 requests.
 
-Where the time goes (2026-11-30, 22:25-22:36 UTC, ``--scale 0.1``, load average 2.8-4.3: other
-test runs on the 2-core machine):
+Where the time goes (2026-12-01, 07:56-08:27 UTC, ``--scale 0.1``, load 2.0-2.8; stage times from
+``--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=DIR``, executor samples from Java
+Flight Recorder, the driver from cProfile):
 
-    bare join 4.28 s; validation 48.2 s = 11.3x (16:23 under load 12-21: 549 s vs a 53 s join)
-    match 10.2 s | coverage 0.9 s | metrics (one pass) 26.2 s | categorical distances 1.8 s |
-    Great Expectations 9.1 s
+    before: bare join 4.28 s; validation 47.2 s = 11.0x; match 9.5 | coverage 1.2 |
+            metrics 26.5 | categorical distances 1.6 | Great Expectations 8.5 s
+    after:  bare join 4.56 s; validation 45.0 s = 9.9x; match 12.8 | coverage 1.0 |
+            metrics 25.1 | categorical distances 1.8 | Great Expectations 4.2 s
 
-* Before the first task of the metrics pass ran, the driver spent ~10 s building its ~700
-  expressions as Column objects (~55,000 calls into the JVM, measured with cProfile at 16
-  features); they are SQL text now (~700 calls, 2 s).
-* Per-hour KLL sketches are not the bottleneck (measured at 100,000 requests, 720 hour groups,
-  noop sink, same session): the projection alone 3.3 s warm; everything grouped by hour 7.2 s;
-  without the sketches 5.5 s plus 2.2 s for the sketches in one global aggregate (7.7 s: no
-  gain from splitting). The first run of each is 1.5-3x slower (11.1 s and 14.8 s): JIT and the
-  compilation of a 700-expression stage, which the benchmark's single cold run pays.
-* Matching costs about two joins: both sides are deduplicated by request id (an aggregation with
-  ``min_by`` over a struct of every column), fully outer-joined and persisted.
-* Great Expectations checks the computed results (one row) and the training set's schema, nulls
-  and ranges with ``BOOLEAN_ONLY`` results, mostly the training-set suite's passes.
+* Great Expectations: importing it is 5-8 s of Python (altair, pandas, ...); its Spark jobs
+  take ~2.5 s. The import now starts in a background thread when the validation starts and
+  overlaps with the Spark jobs (it competes for the two cores, so matching gets slower by part
+  of what GX gains). A second run in one process: 4.8 s.
+* Metrics (one pass, 720 hour groups): its job runs 16 s (task time 31 s, CPU 18 s), the hour
+  roll-up 2.9 s, and ~5-7 s is driver work before the first task: parsing and analysing ~700 SQL
+  expressions and AQE re-planning (JFR: the driver thread in the parser and Catalyst). Per row,
+  the projection of every feature's values is ~30 % of executor samples, the aggregate updates
+  (not whole-stage compiled: ObjectHashAggregate) ~15 %, KLL updates ~6 %, ``round`` for the
+  rounding evidence ~6 %. The same pass run again in one session: 11-12 s (cold 22-30 s: JIT
+  and ~4 s of Janino compiling). Tried, no measurable change: the object-aggregate sort fallback
+  threshold (128 -> 100,000 hour groups), whole-stage codegen's field limit (100 -> 100,000),
+  ``spark.sql.subexpressionElimination.skipForShortcutExpr``.
+* Matching: both sides' shuffle (1.9 + 3.1 s), their deduplication, the full outer join and the
+  cache build (3.7 s), the leftover count (0.5 s). Deduplicating by a window (one sort per side,
+  shared with the join) instead of ``min_by`` over a struct (two sorts per side) measured the
+  same (9.9 s against 8.2-10.6 s).
 
-The 2x target is not met; the 1M-request run was not measured this session.
+What limits it: at 100k requests fixed costs (driver planning of the metrics pass, JIT, the GX
+import) are ~15 s, more than 3x the join on their own; the metrics' per-row work is ~2.5x the
+join warm. The 2x target is not met.
 """
 
 from __future__ import annotations
