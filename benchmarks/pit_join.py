@@ -75,6 +75,28 @@ Where the time goes (Spark's status API per stage, scale 0.5, 2026-11-30 and 202
   12.1 s against 9.6 s of task time (1.26x): what the split adds is that second, small pass, which
   carries every label again; it cannot be dropped without a join back to the labels, a shuffle of
   its own.
+* sequences (2026-12-01, scale 0.5: 10M events, 200 per key, 10 labels per key; `--case
+  sequences --repeat 1`, load 2.3-2.9): 26.68 s against 62.76 s (2.35x; target 5x not met), 0
+  mismatching lists; the previous helper's run, repeat 2, load 2.6-3.0: 14.56 s against 44.95 s
+  (3.09x): one cold run is noisy on the shared machine. Stage profile of `last_n_events` (status API, load
+  2.3-3.0): events' scan + shuffle write 2.6 s CPU (206 MB); the events' stage (shuffle read, sort
+  by (key, time, tie-breaker, hash), `row_number`, block aggregation, labels' scan) 18.6 s CPU;
+  labels onto blocks (164 MB re-shuffled, sort, `lag IGNORE NULLS`, the cut) 2.9 s CPU. Inside the
+  events' stage, measured piecewise: shuffle read 1.3 s CPU, sort by the key alone (radix) 3.3 s,
+  sort by (key, time) 10.6 s (every comparison inside a key leaves the 8-byte prefix and reads
+  both rows), `row_number` ~1 s, block aggregation (`collect_list`, sorted by `i`) ~4 s.
+  Measured, not yet in `last_n_events`: a radix pre-sort of the events by one long that never
+  contradicts (key, time) order (key * 2^32 + seconds for |key| < 2^30, the key's high bits
+  beyond) leaves the window's sort a nearly sorted input (TimSort is then linear): `row_number`
+  stage 13.4 -> 6.1 s CPU, with the block aggregation 17.3 -> 10.0 s CPU (same session, load 2.3).
+  Also measurable next: labels unioned with the blocks in the blocks' own partitioning (the 164 MB
+  second shuffle goes). Earlier (scale 0.2): the former union + `mapInArrow` Python pass
+  10.7-11.0 s against 6.9 s; blocks equi-joined to the labels 11.9 s (the union's window ran
+  twice: the branches prune different columns, so their exchanges are not reused); numbering by
+  `monotonically_increasing_id` after a sort the same as `row_number`. A binary search on the
+  times written as one column per step was replaced by one `sort_array` + `array_position`: a
+  filter on the output (the online log's stale fault) was pushed down through the steps and
+  inlined them exponentially (plan 90 KB at n=2, 5.5 MB at n=8, driver OOM at n=20).
 """
 
 from __future__ import annotations
@@ -169,15 +191,22 @@ def tempo_style(labels: DataFrame, feats: DataFrame, prefix: str = "") -> DataFr
 
 
 def sequences_project(labels: DataFrame, events: DataFrame) -> DataFrame:
-    return last_n_events(labels, SequenceSource("seq", events, {"user_id": "user_id"}, ["f_int"], n=50))
+    return last_n_events(labels, SequenceSource("seq", events, {"user_id": "user_id"}, ["f_int"], n=50,
+                                                tie_breaker="rid"))
 
 
 def sequences_baseline(labels: DataFrame, events: DataFrame) -> DataFrame:
-    e = events.select(F.col("user_id").alias("ek"), "event_ts", "f_int")
+    """Join on the key and `event_ts < label_ts`, `row_number() <= 50` per label, `collect_list`.
+
+    The list is collected as (rank, value) pairs and sorted by rank: `collect_list` alone keeps
+    no order after the aggregation's shuffle. Ties in time are broken by `rid`, as the project's.
+    """
+    e = events.select(F.col("user_id").alias("ek"), "event_ts", "rid", "f_int")
     joined = labels.join(e, (labels.user_id == e.ek) & (e.event_ts < labels.label_ts), "left")
-    w = Window.partitionBy("lid").orderBy(F.col("event_ts").desc())
+    w = Window.partitionBy("lid").orderBy(F.col("event_ts").desc(), F.col("rid").desc())
     top = joined.withColumn("_rn", F.row_number().over(w)).where("_rn <= 50")
-    return top.groupBy("lid").agg(F.collect_list("f_int").alias("seq_f_int"))
+    ranked = F.when(F.col("ek").isNotNull(), F.struct("_rn", "f_int"))
+    return top.groupBy("lid").agg(F.sort_array(F.collect_list(ranked)).getField("f_int").alias("seq_f_int"))
 
 
 def timed(spark: SparkSession, name: str, df: DataFrame) -> float:
@@ -295,8 +324,13 @@ def case_sequences(spark: SparkSession, folder: str, n: dict[str, int], args: ar
     labels, events = spark.read.parquet(lp), spark.read.parquet(ep)
     res = best_of(spark, {"project_s": lambda: sequences_project(labels, events),
                           "baseline_s": lambda: sequences_baseline(labels, events)}, args.repeat)
-    return {"events": 4 * n["rows"], "n": 50, **rounded(res),
-            "speedup": round(res["baseline_s"] / res["project_s"], 2), "target": ">= 5"}
+    # Row by row: every label's list from the project against the baseline's (not timed).
+    got = sequences_project(labels, events).select("lid", F.col("seq_f_int").alias("got"))
+    want = sequences_baseline(labels, events).select("lid", F.col("seq_f_int").alias("want"))
+    mismatches = got.join(want, "lid", "full").where(~F.col("got").eqNullSafe(F.col("want"))).count()
+    return {"events": 4 * n["rows"], "n": 50, "events_per_key": round(4 * n["rows"] / n["keys"]),
+            "labels_per_key": round(n["labels"] / n["keys"]), **rounded(res),
+            "speedup": round(res["baseline_s"] / res["project_s"], 2), "target": ">= 5", "mismatches": mismatches}
 
 
 def case_daily(spark: SparkSession, folder: str, n: dict[str, int], args: argparse.Namespace) -> dict:
