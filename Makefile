@@ -20,6 +20,9 @@ PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadscope
 # Airflow 3 lives in its own virtualenv: its Spark provider brings a `pyspark` of its own.
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
+# No byte-compiling of every installed module (pip's default): Python compiles what it imports, once,
+# into the venv. Measured on a fresh clone with pip's cache warm: 72 s -> 44 s for .venv.
+PIP_NO_COMPILE := --no-compile
 AIRFLOW_REQS := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4 pytest pytest-timeout pyyaml
 
 .PHONY: help sysdeps browser install jars airflow airflow-lock dist hbase-up hbase-down hbase-status cluster-up cluster-down \
@@ -42,7 +45,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev,notebooks]'
+	$(PY) -m pip install -q $(PIP_NO_COMPILE) -c constraints.txt -e '.[dev,notebooks]'
 	touch $@
 
 install: $(VENV)/.installed  ## Python virtualenv with pinned packages (constraints.txt)
@@ -51,7 +54,7 @@ $(AIRFLOW_VENV)/.installed: constraints-airflow.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	[ -x $(AIRFLOW_PY) ] || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	$(AIRFLOW_PY) -m pip install -q --upgrade pip
-	$(AIRFLOW_PY) -m pip install -q -c constraints-airflow.txt $(AIRFLOW_REQS)
+	$(AIRFLOW_PY) -m pip install -q $(PIP_NO_COMPILE) -c constraints-airflow.txt $(AIRFLOW_REQS)
 	touch $@
 
 airflow: $(AIRFLOW_VENV)/.installed  ## Airflow 3 + Spark provider in .venv-airflow (pinned: constraints-airflow.txt)

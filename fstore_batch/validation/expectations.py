@@ -52,7 +52,7 @@ def preload() -> threading.Thread:
         try:
             importlib.import_module("great_expectations")
             importlib.import_module("great_expectations.expectations")
-        except Exception:  # noqa: BLE001 - the import in run_suites raises it with its own traceback
+        except Exception:  # the import in run_suites raises it with its own traceback
             log.debug("preloading Great Expectations failed", exc_info=True)
 
     thread = threading.Thread(target=load, name="gx-preload", daemon=True)

@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
 from fstore_batch.validation.features import Feature
-from fstore_batch.validation.match import MATCHED, OFFLINE_ONLY, ONLINE_ONLY, Sides, coverage, match_rows
+from fstore_batch.validation.match import (
+    MATCHED,
+    OFFLINE_ONLY,
+    ONLINE_ONLY,
+    Sides,
+    coverage,
+    match_rows,
+)
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 FEATURES = [Feature("x", "x", "x", FeatureKind.NUMERIC, Tolerance(), DEFAULT_THRESHOLDS),
