@@ -26,6 +26,14 @@ DEFAULT_CONFIG = "conf/sample.yaml"
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse names the flag in its error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG,
                    help=f"feature store YAML config (default: {DEFAULT_CONFIG})")
@@ -103,7 +111,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     from fstore_batch.session import build_session
-    from fstore_batch.storage.delta.snapshot import run_snapshot
+    from fstore_batch.storage.delta.snapshot import run_snapshots
     from fstore_batch.timeutil import parse_time_ms
 
     cfg = _load(args)
@@ -112,12 +120,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     for name in tables:
         cfg.table(name)  # fail on an unknown table before starting Spark
     spark = build_session(cfg.spark)
-    results = []
-    for name in tables:
-        log.info("snapshot %s as of %s%s", name, args.as_of, " (full re-read)" if args.full else "")
-        m = run_snapshot(spark, cfg, name, as_of_ms, full=args.full, allow_empty=args.allow_empty)
-        log.info("snapshot %s: %s", name, json.dumps(m, default=str))
-        results.append(m)
+    results = run_snapshots(spark, cfg, tables, as_of_ms, full=args.full, allow_empty=args.allow_empty,
+                            parallel=args.parallel)
     total_cells = sum(m["cells"] for m in results)
     seconds = sum(m["seconds"] for m in results)
     emit_metrics("snapshot", {
@@ -306,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-read every cell <= as-of and add what the Delta table lacks (backfill)")
     p.add_argument("--allow-empty", action="store_true",
                    help="accept an HBase table with no cells <= as-of on a first or --full snapshot (default: refuse, naming the input, and write nothing)")
+    p.add_argument("--parallel", type=_positive_int, default=2, metavar="N",
+                   help="tables snapshotted at a time, each its own Delta commits (default 2)")
     p.set_defaults(handler=cmd_snapshot)
 
     p = sub.add_parser("versions", help="snapshot history of a Delta feature table (from its commit log)")

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from delta.tables import DeltaTable
 
 from fstore_batch.config import FeatureStoreConfig, FeatureTableSpec
 from fstore_batch.sources.hbase.admin import create_presplit_tables, feature_table_layout
@@ -23,6 +25,15 @@ SPEC = FeatureTableSpec.model_validate({
 })
 
 
+def _store_file(hbase, folder: Path, specs: list[FeatureTableSpec]) -> Path:
+    cfg = FeatureStoreConfig.model_validate({"hbase": hbase.model_dump(), "storage": {"root": str(folder / "delta")},
+                                             "spark": {"master": "local[2]", "conf": {"spark.ui.enabled": "false"}},
+                                             "tables": [spec.model_dump() for spec in specs]})
+    path = folder / "store.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="module")
 def config_file(hbase, tmp_path_factory) -> Path:
     create_presplit_tables([feature_table_layout(SPEC)])
@@ -32,13 +43,7 @@ def config_file(hbase, tmp_path_factory) -> Path:
         for uid in range(1, 7):
             for ts in (1_000, 2_000):
                 table.put(keys.encode((uid,)), {b"p:score": encode(SPEC.columns[0].codec, uid + ts / 1e4)}, timestamp=ts)
-    folder = tmp_path_factory.mktemp("cli")
-    cfg = FeatureStoreConfig.model_validate({"hbase": hbase.model_dump(), "storage": {"root": str(folder / "delta")},
-                                             "spark": {"master": "local[2]", "conf": {"spark.ui.enabled": "false"}},
-                                             "tables": [SPEC.model_dump()]})
-    path = folder / "store.yaml"
-    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    return path
+    return _store_file(hbase, tmp_path_factory.mktemp("cli"), [SPEC])
 
 
 
@@ -68,3 +73,27 @@ def test_spark_submit_job(config_file):
     assert m["tables"]["cli_profile"]["mode"] == "full"
     assert '"event": "region_done"' in proc.stderr  # per-region progress from the executors while running
     assert m["rows"] == 0  # every cell is already there: a full re-read adds nothing twice
+
+
+def test_tables_snapshotted_at_once_each_commit_their_own_metadata_and_a_failure_names_its_table(
+        config_file, hbase, spark, tmp_path):
+    # The same HBase table under three names, and a fourth whose HBase table does not exist; two at a time.
+    twins = [SPEC.model_copy(update={"name": f"cli_twin{i}"}) for i in range(3)]
+    missing = SPEC.model_copy(update={"name": "cli_missing", "hbase_table": "test_cli_no_such_table"})
+    store = str(_store_file(hbase, tmp_path, [*twins, missing]))
+    m = metrics(run_cli("snapshot", "-c", store, *[x for t in twins for x in ("--table", t.name)], "--as-of", "1500"))
+    assert [m["tables"][t.name]["rows"] for t in twins] == [6, 6, 6]
+
+    proc = run_cli("snapshot", "-c", store, "--table", "cli_missing", *[x for t in twins for x in ("--table", t.name)],
+                   "--as-of", "2500", "--parallel", "2")
+    assert proc.returncode == 1 and "test_cli_no_such_table" in proc.stderr.strip().splitlines()[-1]
+    # The other tables are independent commits: those that started finished (no table starts after a
+    # failure), and every commit names its own table and its own state commit.
+    for twin in twins:
+        commits = [json.loads(r.userMetadata)["fstore"] for r in DeltaTable.forPath(
+            spark, str(tmp_path / "delta" / twin.name)).history().orderBy("version").collect()]
+        state = {r.version: json.loads(r.userMetadata)["fstore_state"] for r in DeltaTable.forPath(
+            spark, str(tmp_path / "delta" / "_state" / twin.name)).history().collect()}
+        assert [c["snapshot_id"] for c in commits] == [
+            f"{twin.name}@1970-01-01T00:00:0{s}.500+00:00" for s in (1, 2)][:len(commits)]
+        assert [state[c["state_version"]]["snapshot_id"] for c in commits] == [c["snapshot_id"] for c in commits]
