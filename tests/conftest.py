@@ -30,9 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from tests.support.parallel import check_hbase_modules
+    from tests.support.parallel import check_hbase_modules, check_module_units
 
     check_hbase_modules(items)
+    check_module_units(items)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own; optional: xdist may be absent

@@ -11,8 +11,10 @@ process, in collection order:
   a module outside the list asks for the ``hbase`` fixture (directly or through ``seeded_sample``).
 * ``notebooks``: the notebooks write the same ``nb_*`` tables and ``.data/notebooks``. They need
   HBase too, so each one holds the Thrift lock (below) shared while it runs.
-* every other module is a unit of its own (xdist's ``loadscope``), so a module-scoped fixture is
-  built by one process only.
+* each module in ``MODULE_UNITS`` (its tests share a fixture built once per module) is a unit of
+  its own, so one process builds that fixture;
+* every other test is a unit of its own: a module of a few slow tests (the feature-state
+  property tests, 1-2 minutes each) no longer keeps one process busy while the other waits.
 
 The Thrift lock is an ``flock`` on a file beside the HBase stack's pid files: a test that stops the
 Thrift server takes it exclusively (the ``thrift_outage`` fixture), so it waits for a running
@@ -41,6 +43,14 @@ HBASE_FIXTURES = {"hbase", "seeded_sample"}
 HBASE_MODULES = frozenset(f"tests/integration/{name}.py" for name in (
     "test_airflow_dags", "test_cli_and_doctor", "test_cluster", "test_failures_hbase", "test_hbase_stack",
     "test_run", "test_sample_in_hbase", "test_snapshot", "test_snapshot_cli"))
+
+
+# Every module outside the two groups with a fixture of scope module, class or package (collection
+# fails when one is missing: its fixture would be built once per process, and its tests split).
+MODULE_UNITS = frozenset(f"tests/{name}.py" for name in (
+    "integration/test_build_cli", "integration/test_failures", "integration/test_publish",
+    "integration/test_validate_skew", "unit/test_generator", "unit/test_sampling", "unit/test_skew_faults"))
+SHARED_SCOPES = {"module", "class", "package"}
 
 
 def thrift_lock_path() -> Path:
@@ -72,6 +82,30 @@ def group_of(nodeid: str) -> str | None:
     return None
 
 
+def unit_of(nodeid: str) -> str:
+    """The scheduling unit of a test: its group, its module (``MODULE_UNITS``) or the test itself."""
+    path = nodeid.split("::", 1)[0]
+    return group_of(nodeid) or (path if path in MODULE_UNITS else nodeid)
+
+
+def check_module_units(items: list[pytest.Item]) -> None:
+    """Fail the collection when a module outside the groups and ``MODULE_UNITS`` has a test that uses
+    a fixture shared across its tests (scope module, class or package)."""
+    stray = set()
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or group_of(item.nodeid) or path in MODULE_UNITS:
+            continue
+        if any(defs and defs[-1].scope in SHARED_SCOPES for defs in info.name2fixturedefs.values()):
+            stray.add(path)
+    if stray:
+        raise pytest.UsageError(f"{', '.join(sorted(stray))}: shares a fixture of scope module, class or package "
+                                f"between its tests but is not in MODULE_UNITS of tests/support/parallel.py, so "
+                                f"its tests would be split between the test processes and each would build "
+                                f"it; add it there")
+
+
 def check_hbase_modules(items: list[pytest.Item]) -> None:
     """Fail the collection when a test outside ``HBASE_MODULES`` uses the HBase server."""
     stray = sorted({item.nodeid.split("::", 1)[0] for item in items
@@ -83,9 +117,10 @@ def check_hbase_modules(items: list[pytest.Item]) -> None:
 
 
 def make_scheduler(config: pytest.Config, log):
-    """xdist's ``loadscope`` scheduler, with the ``hbase`` and ``notebooks`` units above handed out
-    first (the longest: about 15 and 6 minutes of the 33-minute serial run), so that the processes
-    end together on small modules; the other units go largest first, as in ``loadscope``."""
+    """xdist's ``loadscope`` scheduler over the units of :func:`unit_of`, with the ``hbase`` and
+    ``notebooks`` units handed out first (the longest: about 15 and 6 minutes of the 33-minute
+    serial run), then the modules, largest first, then the single tests, so that the processes end
+    together."""
     from xdist.scheduler import LoadScopeScheduling
 
     first = (HBASE_GROUP, NOTEBOOK_GROUP)
@@ -94,7 +129,7 @@ def make_scheduler(config: pytest.Config, log):
         ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
-            return group_of(nodeid) or super()._split_scope(nodeid)
+            return unit_of(nodeid)
 
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:  # the first call: the queue is complete
