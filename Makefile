@@ -13,12 +13,13 @@ SPARK_JARS := .cache/spark-jars
 export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
-# The tests and the demo run short Spark jobs on small data: their JVMs (every local session and
-# spark-submit driver; spark-class reads SPARK_SUBMIT_OPTS) compile with HotSpot's C1 only, as C2's
-# optimizing compiles cost more CPU on two cores than they pay back in jobs of seconds. Measured on
-# three unit-test modules (27 tests, two processes): 257 and 218 s -> 156 and 150 s.
+# The tests run short Spark jobs on tiny data: their JVMs (every local session and spark-submit
+# driver; spark-class reads SPARK_SUBMIT_OPTS) compile with HotSpot's C1 only, as C2's optimizing
+# compiles cost more CPU on two cores than they pay back in jobs of seconds. Measured on three
+# unit-test modules (27 tests, two processes): 257 and 218 s -> 156 and 150 s. Not for the demo,
+# whose sample is larger: its rerun took 291 s without, 312 s with.
 FAST_JVM := -XX:TieredStopAtLevel=1
-test unit demo: export SPARK_SUBMIT_OPTS := $(strip $(SPARK_SUBMIT_OPTS) $(FAST_JVM))
+test unit: export SPARK_SUBMIT_OPTS := $(strip $(SPARK_SUBMIT_OPTS) $(FAST_JVM))
 # Two test processes (pytest-xdist); tests that share HBase tables, the Thrift server, the cluster or
 # a folder are kept in one process (tests/support/parallel.py). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
