@@ -72,9 +72,14 @@ def thrift_lock(*, exclusive: bool) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def module_of(nodeid: str) -> str:
+    """The file of a test, from its node id (``path::name``)."""
+    return nodeid.split("::", 1)[0]
+
+
 def group_of(nodeid: str) -> str | None:
     """The shared-resource unit of a test, from its node id (``path::name``), or None."""
-    path = nodeid.split("::", 1)[0]
+    path = module_of(nodeid)
     if path.startswith("notebooks/") and path.endswith(".ipynb"):
         return NOTEBOOK_GROUP
     if path in HBASE_MODULES:
@@ -84,7 +89,7 @@ def group_of(nodeid: str) -> str | None:
 
 def unit_of(nodeid: str) -> str:
     """The scheduling unit of a test: its group, its module (``MODULE_UNITS``) or the test itself."""
-    path = nodeid.split("::", 1)[0]
+    path = module_of(nodeid)
     return group_of(nodeid) or (path if path in MODULE_UNITS else nodeid)
 
 
@@ -93,7 +98,7 @@ def check_module_units(items: list[pytest.Item]) -> None:
     a fixture shared across its tests (scope module, class or package)."""
     stray = set()
     for item in items:
-        path = item.nodeid.split("::", 1)[0]
+        path = module_of(item.nodeid)
         info = getattr(item, "_fixtureinfo", None)
         if info is None or group_of(item.nodeid) or path in MODULE_UNITS:
             continue
@@ -108,7 +113,7 @@ def check_module_units(items: list[pytest.Item]) -> None:
 
 def check_hbase_modules(items: list[pytest.Item]) -> None:
     """Fail the collection when a test outside ``HBASE_MODULES`` uses the HBase server."""
-    stray = sorted({item.nodeid.split("::", 1)[0] for item in items
+    stray = sorted({module_of(item.nodeid) for item in items
                     if HBASE_FIXTURES & set(getattr(item, "fixturenames", ()))} - HBASE_MODULES)
     if stray:
         raise pytest.UsageError(f"{', '.join(stray)}: uses the HBase server (fixture hbase or seeded_sample) "
