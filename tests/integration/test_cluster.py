@@ -166,7 +166,7 @@ def cluster_run(deployment, local_run, node_python) -> dict:
              "spark.pyspark.python": node_python, "spark.pyspark.driver.python": node_python,
              "spark.executor.extraClassPath": s3a, "spark.executor.memory": "1g",
              "spark.local.dir": str(driver["scratch"]), "spark.ui.enabled": "false",
-             # short jobs on tiny data: JVMs that compile with C1 only (as `make test` runs every other)
+             # a short job on tiny data: its JVMs compile with C1 only (as the Airflow test's tasks do)
              **dict.fromkeys(("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"),
                              "-XX:TieredStopAtLevel=1")}
     f = cluster["files"]
