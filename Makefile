@@ -13,14 +13,6 @@ SPARK_JARS := .cache/spark-jars
 export JAVA_HOME ?= $(shell [ -d /usr/lib/jvm/java-17-openjdk-amd64 ] && echo /usr/lib/jvm/java-17-openjdk-amd64)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 PYTEST_ARGS ?=
-# `make unit`'s JVMs (the two test processes' sessions; spark-class reads SPARK_SUBMIT_OPTS) compile
-# with HotSpot's C1 only: on two cores C2's optimizing compiles cost more CPU than the unit tests'
-# jobs of seconds pay back. Measured one after the other on one machine: make unit 853.8 s -> 750.9
-# s (pytest). Not for `make test`: its test processes live an hour, and its tests took 58 min with
-# C1 against 40 min without in the day's run before (the feature-state tests 2-3x slower). Not for
-# the demo (the small sample's jobs pay for C2): its rerun took 312 s with C1, 291 s without.
-FAST_JVM := -XX:TieredStopAtLevel=1
-unit: export SPARK_SUBMIT_OPTS := $(strip $(SPARK_SUBMIT_OPTS) $(FAST_JVM))
 # Two test processes (pytest-xdist); tests that share HBase tables, the Thrift server, the cluster or
 # a folder are kept in one process (tests/support/parallel.py). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 2
