@@ -165,10 +165,7 @@ def cluster_run(deployment, local_run, node_python) -> dict:
     confs = {**DELTA_CONF,
              "spark.pyspark.python": node_python, "spark.pyspark.driver.python": node_python,
              "spark.executor.extraClassPath": s3a, "spark.executor.memory": "1g",
-             "spark.local.dir": str(driver["scratch"]), "spark.ui.enabled": "false",
-             # a short job on tiny data: its JVMs compile with C1 only (as the Airflow test's tasks do)
-             **dict.fromkeys(("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"),
-                             "-XX:TieredStopAtLevel=1")}
+             "spark.local.dir": str(driver["scratch"]), "spark.ui.enabled": "false"}
     f = cluster["files"]
     cmd = [str(Path(sys.executable).parent / "spark-submit"), "--master", MASTER,
            "--jars", ",".join(str(j) for j in delta_jars()), "--driver-class-path", s3a,
