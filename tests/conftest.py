@@ -23,6 +23,11 @@ SAMPLE_CONFIG = ROOT / "conf" / "sample.yaml"
 collect_ignore = ["airflow"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                     help="a Spark setting for the tests' session (repeatable), over the suite's own")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from tests.support.parallel import NotebookThriftLock
 
@@ -48,8 +53,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 @pytest.fixture(scope="session")
-def spark():
+def spark(pytestconfig):
     from fstore_batch.session import build_session
+
+    extra = dict(kv.split("=", 1) for kv in pytestconfig.getoption("spark_conf"))
 
     session = build_session(SparkConfig(
         app_name="fstore-batch-tests",
@@ -60,6 +67,7 @@ def spark():
             "spark.databricks.delta.snapshotPartitions": "1",
             "spark.ui.enabled": "false",
             "spark.sql.session.timeZone": "UTC",
+            **extra,
         },
     ))
     session.sparkContext.setLogLevel("WARN")

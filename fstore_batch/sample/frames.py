@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 
 from fstore_batch.config.models import Codec, FeatureStoreConfig, KeyPartType
 from fstore_batch.sample.generator import SampleData
+from fstore_batch.spark_local import local_frame
 
 CODEC_TYPES: dict[Codec, T.DataType] = {
     Codec.INT32: T.IntegerType(), Codec.INT64: T.LongType(), Codec.FLOAT32: T.FloatType(),
@@ -42,7 +43,7 @@ def table_frame(spark: SparkSession, cfg: FeatureStoreConfig, data: SampleData, 
                 v = [float(x) for x in v]
             values.append(v)
         rows.append((*key, datetime.fromtimestamp(ts / 1000, UTC), *values))
-    return spark.createDataFrame(rows, T.StructType(fields))
+    return local_frame(spark, rows, T.StructType(fields))
 
 
 def write_delta_tables(spark: SparkSession, cfg: FeatureStoreConfig, data: SampleData, names: list[str]) -> None:

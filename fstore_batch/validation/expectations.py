@@ -25,6 +25,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.files import is_local, location, upload_folder
 from fstore_batch.validation.config import ExpectationsSpec, FeatureKind
 from fstore_batch.validation.features import Feature
@@ -93,7 +94,7 @@ def skew_facts(spark: SparkSession, coverage: Coverage, metrics: dict[str, dict[
     row = {"duplicate_ids_offline": float(coverage.duplicate_ids_offline),
            **{f"mismatch_rate__{f.name}": metrics[f.name].get("mismatch_rate") for f in features}}
     schema = ", ".join(f"`{k}` double" for k in row)
-    return spark.createDataFrame([tuple(row.values())], schema)
+    return local_frame(spark, [tuple(row.values())], schema)
 
 
 def skew_suite(features: list[Feature], *, unique_request_ids: bool = True) -> list[Any]:

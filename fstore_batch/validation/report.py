@@ -19,6 +19,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.files import location, write_text
 from fstore_batch.validation.config import FeatureKind
 from fstore_batch.validation.features import Feature
@@ -141,7 +142,7 @@ def metric_rows(report: SkewReport) -> list[tuple[Any, ...]]:
 def append_metrics(spark: SparkSession, report: SkewReport, path: str) -> int:
     """Append the run's metrics to the Delta table at ``path`` (one commit); returns the row count."""
     rows = metric_rows(report)
-    (spark.createDataFrame(rows, METRICS_SCHEMA).write.format("delta").mode("append")
+    (local_frame(spark, rows, METRICS_SCHEMA).write.format("delta").mode("append")
      .option("userMetadata", json.dumps({"skew_run": report.run_id})).save(path))
     return len(rows)
 

@@ -11,6 +11,7 @@ from fstore_batch.config import FeatureStoreConfig
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.errors import DeltaTableNotFoundError, StorageError
 from fstore_batch.joins.build import build_training_set, read_manifest, rebuild, resolve_inputs
+from fstore_batch.spark_local import local_frame
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -22,12 +23,12 @@ def at(h: int) -> datetime:
 @pytest.fixture()
 def world(spark, tmp_path):
     store = FeatureStoreConfig.model_validate({"storage": {"root": str(tmp_path / "delta")}})
-    profile = spark.createDataFrame([(1, at(0), 30, "DE"), (2, at(1), 40, "US"), (1, at(5), 31, None)],
+    profile = local_frame(spark, [(1, at(0), 30, "DE"), (2, at(1), 40, "US"), (1, at(5), 31, None)],
                                     "user_id long, event_ts timestamp, age int, country string")
     profile.write.format("delta").save(store.storage.table_path("user_profile"))
-    events = spark.createDataFrame([(1, at(h), 100 + h) for h in range(6)], "user_id long, event_ts timestamp, item_id long")
+    events = local_frame(spark, [(1, at(h), 100 + h) for h in range(6)], "user_id long, event_ts timestamp, item_id long")
     events.write.format("delta").save(store.storage.table_path("user_events"))
-    labels = spark.createDataFrame([("r1", 1, at(3), 1), ("r2", 1, at(6), 0), ("r3", 2, at(2), 0), ("r4", 3, at(2), 1)],
+    labels = local_frame(spark, [("r1", 1, at(3), 1), ("r2", 1, at(6), 0), ("r3", 2, at(2), 0), ("r4", 3, at(2), 1)],
                                    "request_id string, user_id long, event_ts timestamp, label int")
     labels.write.parquet(str(tmp_path / "labels"))
     cfg = TrainingSetConfig.model_validate({
@@ -54,7 +55,7 @@ def test_build_writes_rows_and_a_manifest_and_rebuild_reproduces_them(spark, wor
                    "r4": (None, None, [])}
 
     # The inputs move on: a new profile version and new events.
-    spark.createDataFrame([(1, at(2), 99, "FR")], "user_id long, event_ts timestamp, age int, country string") \
+    local_frame(spark, [(1, at(2), 99, "FR")], "user_id long, event_ts timestamp, age int, country string") \
         .write.format("delta").mode("append").save(store.storage.table_path("user_profile"))
     manifest = read_manifest(spark, cfg.output)
     assert manifest["inputs"]["user_profile"]["version"] == 0 and manifest["config_hash"]
@@ -75,7 +76,7 @@ def test_missing_feature_table_is_named(spark, world):
 
 def test_sampling_quantization_and_time_buckets_through_the_config(spark, world):
     store, cfg, tmp = world
-    emb = spark.createDataFrame([(1, at(0), [0.5, -1.0, 0.25]), (2, at(0), [2.0, 0.0, -2.0])],
+    emb = local_frame(spark, [(1, at(0), [0.5, -1.0, 0.25]), (2, at(0), [2.0, 0.0, -2.0])],
                                 "user_id long, event_ts timestamp, emb array<float>")
     emb.write.format("delta").save(store.storage.table_path("user_embedding"))
     conf = cfg.model_dump(mode="json")
@@ -109,7 +110,7 @@ def test_delta_labels_are_pinned_and_changed_file_labels_refuse_a_rebuild(spark,
                                                  "labels": {"path": str(tmp / "labels_delta"), "format": "delta"}})
     m = build_training_set(spark, on_delta, resolve_inputs(spark, on_delta, store), output=str(tmp / "d"))
     assert m["labels"] == {"path": str(tmp / "labels_delta"), "format": "delta", "version": 0}
-    more = spark.createDataFrame([("r5", None, at(4), 1)], "request_id string, user_id long, event_ts timestamp, label int")
+    more = local_frame(spark, [("r5", None, at(4), 1)], "request_id string, user_id long, event_ts timestamp, label int")
     more.write.format("delta").mode("append").save(str(tmp / "labels_delta"))
     again = rebuild(spark, read_manifest(spark, str(tmp / "d")), output=str(tmp / "d2"))
     assert again["rows"] == 4  # label version 0, not the appended row

@@ -1,5 +1,4 @@
 """`fstore-batch build | rebuild | status` as users run them (in-process), on config files they wrote; their errors."""
-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
+from fstore_batch.spark_local import local_frame
 from tests.support.cli import metrics, run_cli
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -16,9 +16,9 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 def configs(spark, tmp_path_factory):
     folder = tmp_path_factory.mktemp("build_cli")
     root = folder / "delta"
-    spark.createDataFrame([(u, T0 + timedelta(hours=h), u * 10 + h) for u in (1, 2) for h in (0, 2)],
+    local_frame(spark, [(u, T0 + timedelta(hours=h), u * 10 + h) for u in (1, 2) for h in (0, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
-    spark.createDataFrame([(f"r{i}", i % 3, T0 + timedelta(hours=5 * i), i % 2) for i in range(6)],  # r5 on Oct 2
+    local_frame(spark, [(f"r{i}", i % 3, T0 + timedelta(hours=5 * i), i % 2) for i in range(6)],  # r5 on Oct 2
                           "request_id string, user_id long, event_ts timestamp, label int").write.parquet(str(folder / "labels"))
     store = folder / "store.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)},

@@ -20,6 +20,7 @@ from fstore_batch.config import FeatureStoreConfig, load_config
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.errors import ConcurrentWriteError
 from fstore_batch.joins.build import build_training_set, resolve_inputs
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.tables import with_conflict_retries
 from tests.support.cli import CLI, ROOT
 
@@ -29,10 +30,10 @@ DEADLINE_S = 600
 
 def test_two_days_built_at_the_same_time_both_succeed(spark, tmp_path):
     root = tmp_path / "delta"
-    spark.createDataFrame([(u, DAY - timedelta(hours=1), u * 10) for u in (1, 2)],
+    local_frame(spark, [(u, DAY - timedelta(hours=1), u * 10) for u in (1, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
     rows = [(f"r{d}{h}", 1 + h % 2, DAY + timedelta(days=d, hours=h), h % 2) for d in range(3) for h in range(d + 2)]
-    spark.createDataFrame(rows, "request_id string, user_id long, event_ts timestamp, label int").write.parquet(
+    local_frame(spark, rows, "request_id string, user_id long, event_ts timestamp, label int").write.parquet(
         str(tmp_path / "labels"))
     store, ts = tmp_path / "store.yaml", tmp_path / "ts.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)}, "spark": {
@@ -69,7 +70,7 @@ def _conflicting_writes(spark, tmp_path, attempts: int):
     day = date(2026, 10, 29)
     where = "label_date = DATE'2026-10-29'"
     if not DeltaTable.isDeltaTable(spark, path):
-        spark.createDataFrame([(0, day)], "x long, label_date date").write.format("delta").partitionBy("label_date").save(path)
+        local_frame(spark, [(0, day)], "x long, label_date date").write.format("delta").partitionBy("label_date").save(path)
     # Two named pipes hand the turn over without polling: A's task writes "started" (blocking until
     # B reads it) and then blocks reading "go" until B has committed; A's retry finds "done" and runs through.
     started, go, done = tmp_path / "a_started", tmp_path / "b_committed", tmp_path / "b_done"
@@ -90,7 +91,7 @@ def _conflicting_writes(spark, tmp_path, attempts: int):
         return x
 
     def write_a() -> None:
-        (spark.createDataFrame([(2, day)], "x long, label_date date").coalesce(1)
+        (local_frame(spark, [(2, day)], "x long, label_date date").coalesce(1)
          .select(held("x").alias("x"), "label_date")
          .write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))
 
@@ -98,7 +99,7 @@ def _conflicting_writes(spark, tmp_path, attempts: int):
         with open(started) as f:
             f.read()
         try:
-            spark.createDataFrame([(1, day)], "x long, label_date date").write.format("delta") \
+            local_frame(spark, [(1, day)], "x long, label_date date").write.format("delta") \
                 .mode("overwrite").option("replaceWhere", where).save(path)
         finally:
             done.touch()

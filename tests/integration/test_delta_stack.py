@@ -8,12 +8,14 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from fstore_batch.spark_local import local_frame
+
 
 def test_write_append_read_and_time_travel(spark, tmp_path):
     path = str(tmp_path / "features")
-    v0 = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
+    v0 = local_frame(spark, [(1, "a"), (2, "b")], "id long, v string")
     v0.write.format("delta").save(path)
-    spark.createDataFrame([(3, "c")], "id long, v string").write.format("delta").mode("append").save(path)
+    local_frame(spark, [(3, "c")], "id long, v string").write.format("delta").mode("append").save(path)
     # an instant between the two commits' timestamps (milliseconds; the second commit takes far longer than one)
     t0, t1 = [r[0] for r in DeltaTable.forPath(spark, path).history().orderBy("version")
               .select(F.unix_millis("timestamp")).collect()]

@@ -13,6 +13,7 @@ import yaml
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.registry import published
 from tests.support.cli import metrics, run_cli
 
@@ -25,11 +26,11 @@ def world(spark, tmp_path_factory) -> dict[str, Path]:
     """A one-feature store; labels over two UTC days (4 + 2 rows); a valid 0-row Parquet label folder."""
     tmp = tmp_path_factory.mktemp("failures")
     root = tmp / "delta"
-    spark.createDataFrame([(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
+    local_frame(spark, [(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
     times = [DAY1 + timedelta(hours=h) for h in (1, 5, 9, 13)] + [DAY1 + timedelta(days=1, hours=h) for h in (2, 3)]
-    spark.createDataFrame([(f"r{i}", 1 + i % 2, t, i % 2) for i, t in enumerate(times)], LABELS).write.parquet(str(tmp / "labels"))
-    spark.createDataFrame([], LABELS).write.parquet(str(tmp / "empty_labels"))
+    local_frame(spark, [(f"r{i}", 1 + i % 2, t, i % 2) for i, t in enumerate(times)], LABELS).write.parquet(str(tmp / "labels"))
+    local_frame(spark, [], LABELS).write.parquet(str(tmp / "empty_labels"))
     store, ts = tmp / "store.yaml", tmp / "ts.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)},
                                      "spark": {"master": "local[1]", "conf": {"spark.ui.enabled": "false"}}}))
@@ -122,7 +123,7 @@ def test_a_zero_row_online_log_fails_validation_with_no_data(world, spark):
     training = world["tmp"] / "out_skew"
     metrics(_cli(world, "build", "--out", str(training)))
     log = world["tmp"] / "empty_log"
-    spark.createDataFrame([], "request_id string, user_id long, request_ts timestamp, score long").write.parquet(str(log))
+    local_frame(spark, [], "request_id string, user_id long, request_ts timestamp, score long").write.parquet(str(log))
     skew = world["tmp"] / "skew.yaml"
     skew.write_text(yaml.safe_dump({
         "name": "fail_skew", "store_config": str(world["store"]), "training_set": str(world["ts"]),
@@ -166,13 +167,13 @@ def test_rebuild_after_vacuum_names_the_table_and_version_and_leaves_no_delta_lo
     tmp = world["tmp"] / "vacuumed"
     root = tmp / "delta"
     profile = str(root / "profile")
-    spark.createDataFrame([(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
+    local_frame(spark, [(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(profile)
     store = tmp / "store.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)}}))
     built = metrics(run_cli("build", str(world["ts"]), "-c", str(store), "--out", str(tmp / "out")))
     assert built["inputs"]["profile"]["version"] == 0
-    spark.createDataFrame([(u, DAY1, u * 20) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
+    local_frame(spark, [(u, DAY1, u * 20) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
         .write.format("delta").mode("overwrite").save(profile)
     previous = spark.conf.get("spark.databricks.delta.retentionDurationCheck.enabled")
     spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
@@ -225,7 +226,7 @@ def test_maintain_by_name_or_path_on_a_relative_root_uses_the_tables_settings(wo
     root = world["tmp"] / "rel_delta"
     table = root / "profile"
     for score in (1, 2, 3):  # three small files
-        spark.createDataFrame([(u, DAY1, u * score) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
+        local_frame(spark, [(u, DAY1, u * score) for u in (1, 2)], "user_id long, event_ts timestamp, score long") \
             .write.format("delta").mode("append").save(str(table))
     store = world["tmp"] / "rel_store.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": os.path.relpath(root)}, "tables": [{

@@ -12,6 +12,7 @@ from fstore_batch.config import FeatureStoreConfig, load_config
 from fstore_batch.config.training import TrainingSetConfig
 from fstore_batch.errors import StorageError
 from fstore_batch.joins.build import build_training_set, resolve_inputs
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.registry import build_of_day, publish, published
 from tests.support.cli import metrics, run_cli, spark_submit
 
@@ -23,10 +24,10 @@ def configs(spark, tmp_path_factory):
     """A one-feature store and a training set whose labels span two UTC days (4 + 2 rows)."""
     folder = tmp_path_factory.mktemp("publish")
     root = folder / "delta"
-    spark.createDataFrame([(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
+    local_frame(spark, [(u, DAY1 - timedelta(hours=1), u * 10) for u in (1, 2)],
                           "user_id long, event_ts timestamp, score long").write.format("delta").save(str(root / "profile"))
     times = [DAY1 + timedelta(hours=h) for h in (1, 5, 9, 13)] + [DAY1 + timedelta(days=1, hours=h) for h in (2, 3)]
-    spark.createDataFrame([(f"r{i}", 1 + i % 2, t, i % 2) for i, t in enumerate(times)],
+    local_frame(spark, [(f"r{i}", 1 + i % 2, t, i % 2) for i, t in enumerate(times)],
                           "request_id string, user_id long, event_ts timestamp, label int").write.parquet(str(folder / "labels"))
     store = folder / "store.yaml"
     store.write_text(yaml.safe_dump({"storage": {"root": str(root)},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.validation import SkewConfig, validate_skew
 from fstore_batch.validation.html import write_html
 from tests.support.browser import open_page
@@ -41,7 +42,7 @@ def _frames(spark, n: int = 400):
     t0 = datetime(2026, 10, 1, tzinfo=UTC)
     rows = [(f"r{i}", i % 37, t0 + timedelta(minutes=i), float(i % 50), f"c{i % 7}",
              [float((i * 7 + j) % 11) - 5.0 for j in range(4)], list(range(i % 9 + 1))) for i in range(n)]
-    training = spark.createDataFrame(rows, "request_id string, user_id long, event_ts timestamp, x double, "
+    training = local_frame(spark, rows, "request_id string, user_id long, event_ts timestamp, x double, "
                                            "c string, e array<float>, s array<long>")
     pick = (lambda m: F.abs(F.xxhash64("request_id", F.lit(m))) % 100 < 8)
     log = training.select(

@@ -23,6 +23,7 @@ from fstore_batch.sources.hbase.connection import hbase_connection
 from fstore_batch.sources.hbase.datasource import hbase_reader
 from fstore_batch.sources.hbase.rowkey import RowKeyCodec
 from fstore_batch.sources.hbase.scan import list_region_ranges
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.catalog import snapshot_history
 from fstore_batch.storage.delta.maintenance import maintain
 from fstore_batch.storage.delta.snapshot import QUARANTINE_TABLE, run_snapshot
@@ -245,7 +246,7 @@ def test_a_run_that_dies_between_the_state_and_the_history_commit_is_repaired_by
     # What a run as of 8 s that died between its two commits leaves behind: the state's commit, naming
     # history commit 1 and the run's snapshot id, and no history commit.
     dead_id = "snap_dies@" + datetime.fromtimestamp(8, UTC).isoformat(timespec="milliseconds")
-    scanned = spark.createDataFrame([(1, datetime.fromtimestamp(6, UTC), 10, dead_id),
+    scanned = local_frame(spark, [(1, datetime.fromtimestamp(6, UTC), 10, dead_id),
                                      (4, datetime.fromtimestamp(7, UTC), 4, dead_id)],
                                     spark.read.format("delta").load(path).schema)
     update_state(spark, path, ["user_id"], ["x"], events=0, as_of_ms=8_000, history_version=1, new_rows=scanned,

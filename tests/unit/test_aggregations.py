@@ -27,6 +27,7 @@ from fstore_batch.joins.aggregations import (
 )
 from fstore_batch.joins.pit import point_in_time_join
 from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.spark_local import local_frame
 
 ANCHORS = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC),
            datetime(2026, 10, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 40, tzinfo=UTC)]
@@ -85,8 +86,8 @@ def test_matches_brute_force(spark, ansi, labels_in, events_in, windows, strict,
     events = [(None if k is None else tk(k), at(t), v, s) for k, t, v, s in events_in]
     events += [e for e in events[:3] if e[1] is not None]  # equal-time duplicates
     rnd.shuffle(events), rnd.shuffle(labels)  # input order must not matter
-    ev_df = spark.createDataFrame(events, f"user_id {table_key}, event_ts timestamp, v int, s string").repartition(parts)
-    lab_df = spark.createDataFrame(labels, f"lid long, user_id {label_key}, label_ts timestamp")
+    ev_df = local_frame(spark, events, f"user_id {table_key}, event_ts timestamp, v int, s string").repartition(parts)
+    lab_df = local_frame(spark, labels, f"lid long, user_id {label_key}, label_ts timestamp")
     ws = [timedelta(seconds=w) for w in windows]
     src = AggregationSource("e", ev_df, {"user_id": "user_id"}, strict=strict, features=[
         Aggregation("v", ["count", "sum", "mean", "min", "max"], ws),
@@ -113,9 +114,9 @@ def test_matches_brute_force(spark, ansi, labels_in, events_in, windows, strict,
 
 
 def test_output_names_types_and_column_order(spark):
-    ev = spark.createDataFrame([(1, datetime(2026, 1, 1, tzinfo=UTC), 1, 2.5, 7)],
+    ev = local_frame(spark, [(1, datetime(2026, 1, 1, tzinfo=UTC), 1, 2.5, 7)],
                                "user_id long, event_ts timestamp, n tinyint, x double, item_id long")
-    labels = spark.createDataFrame([(1, datetime(2026, 1, 2, tzinfo=UTC), "a")], "user_id long, label_ts timestamp, y string")
+    labels = local_frame(spark, [(1, datetime(2026, 1, 2, tzinfo=UTC), "a")], "user_id long, label_ts timestamp, y string")
     src = AggregationSource("clicks", ev, {"user_id": "user_id"}, features=[
         Aggregation("n", ["sum", "mean", "min"], [timedelta(days=30)]),
         Aggregation("x", ["sum", "max"], [timedelta(hours=36)]),
@@ -134,8 +135,8 @@ def test_output_names_types_and_column_order(spark):
 
 
 def test_bad_inputs_get_clear_errors(spark):
-    ev = spark.createDataFrame([(1, datetime(2026, 1, 1, tzinfo=UTC), "a")], "user_id long, event_ts timestamp, s string")
-    labels = spark.createDataFrame([(1, datetime(2026, 1, 2, tzinfo=UTC))], "user_id long, label_ts timestamp")
+    ev = local_frame(spark, [(1, datetime(2026, 1, 1, tzinfo=UTC), "a")], "user_id long, event_ts timestamp, s string")
+    labels = local_frame(spark, [(1, datetime(2026, 1, 2, tzinfo=UTC))], "user_id long, label_ts timestamp")
     day = [timedelta(days=1)]
     with pytest.raises(JoinError, match="ops must be among count, sum.*got \\['median'\\]"):
         Aggregation("s", ["median"], day)
@@ -160,8 +161,8 @@ def test_bad_inputs_get_clear_errors(spark):
 def test_one_exchange_per_side_and_no_python_without_distinct_counts(spark):
     """The tiled ops exchange the labels and the events once each (by key) for every window; no
     Python worker anywhere."""
-    ev = spark.createDataFrame([(1, datetime(2026, 1, 1, tzinfo=UTC), 5)], "user_id int, event_ts timestamp, v int")
-    labels = spark.createDataFrame([(1, datetime(2026, 1, 2, tzinfo=UTC))], "user_id long, label_ts timestamp")
+    ev = local_frame(spark, [(1, datetime(2026, 1, 1, tzinfo=UTC), 5)], "user_id int, event_ts timestamp, v int")
+    labels = local_frame(spark, [(1, datetime(2026, 1, 2, tzinfo=UTC))], "user_id long, label_ts timestamp")
     src = AggregationSource("e", ev, {"user_id": "user_id"}, [
         Aggregation("v", ["count", "sum", "mean", "max"], [timedelta(hours=1), timedelta(days=1), timedelta(days=7)])])
     out = window_aggregates(labels, [src])
@@ -177,9 +178,9 @@ def test_after_the_join_on_the_same_key_the_labels_are_not_exchanged_again(spark
     distinct) exchange only their events; a label key of another width than the tables' (compared
     in the wider type) is exchanged again, with the same rows."""
     t = datetime(2026, 1, 2, tzinfo=UTC)
-    labels = spark.createDataFrame([(0, 1, t), (1, 2, t), (2, None, t)], f"lid long, user_id {label_key}, label_ts timestamp")
-    feats = spark.createDataFrame([(1, t - timedelta(days=1), 7)], "user_id long, event_ts timestamp, age int")
-    ev = spark.createDataFrame([(1, t - timedelta(hours=2), 5), (1, t - timedelta(hours=1), 5),
+    labels = local_frame(spark, [(0, 1, t), (1, 2, t), (2, None, t)], f"lid long, user_id {label_key}, label_ts timestamp")
+    feats = local_frame(spark, [(1, t - timedelta(days=1), 7)], "user_id long, event_ts timestamp, age int")
+    ev = local_frame(spark, [(1, t - timedelta(hours=2), 5), (1, t - timedelta(hours=1), 5),
                                 (2, t - timedelta(days=3), 4)], "user_id long, event_ts timestamp, v int")
     rows = point_in_time_join(labels, [FeatureSource("p", feats, {"user_id": "user_id"}, ["age"])])
     src = AggregationSource("e", ev, {"user_id": "user_id"}, [
@@ -198,11 +199,11 @@ def test_a_window_reads_only_the_files_of_the_days_it_reaches(spark, tmp_path):
     path = str(tmp_path / "events")
     t = datetime(1969, 12, 20, 1, tzinfo=UTC)  # the labels' time
     ddl = "user_id int, event_ts timestamp, v int"
-    spark.createDataFrame([(1, t - timedelta(days=30), 1000)], ddl).write.format("delta").save(path)
+    local_frame(spark, [(1, t - timedelta(days=30), 1000)], ddl).write.format("delta").save(path)
     old_files = spark.read.format("delta").load(path).inputFiles()
-    spark.createDataFrame([(1, t - timedelta(days=7), 2), (1, t - timedelta(hours=2), 5), (1, t, 9)], ddl) \
+    local_frame(spark, [(1, t - timedelta(days=7), 2), (1, t - timedelta(hours=2), 5), (1, t, 9)], ddl) \
         .write.format("delta").mode("append").save(path)
-    labels = spark.createDataFrame([(0, 1, t), (1, 1, t - timedelta(hours=1))], "lid long, user_id int, label_ts timestamp")
+    labels = local_frame(spark, [(0, 1, t), (1, 1, t - timedelta(hours=1))], "lid long, user_id int, label_ts timestamp")
     feats = [Aggregation("v", ["count", "sum"], [timedelta(days=1), timedelta(days=7)])]
 
     def aggregate(events, strict=True):
@@ -261,8 +262,8 @@ def test_cli_build_aggregates_as_of_pinned_versions_and_rebuild_reproduces(spark
     events = [(1, t0, 100, 10), (1, t0 + timedelta(minutes=30), None, 11), (1, t0 + timedelta(minutes=50), 300, 10),
               (2**32 + 7, t0, 5, 1), (7, t0 + timedelta(minutes=10), 40, 2)]
     ddl = "user_id bigint, event_ts timestamp, dwell_ms int, item_id long"
-    spark.createDataFrame(events, ddl).write.format("delta").save(str(root / "user_events"))
-    spark.createDataFrame([(0, 1, t0 + timedelta(hours=1)), (1, 7, t0 + timedelta(minutes=10)), (2, None, t0),
+    local_frame(spark, events, ddl).write.format("delta").save(str(root / "user_events"))
+    local_frame(spark, [(0, 1, t0 + timedelta(hours=1)), (1, 7, t0 + timedelta(minutes=10)), (2, None, t0),
                            (3, 1, t0 + timedelta(minutes=50))], "lid long, user_id int, event_ts timestamp"
                           ).write.parquet(str(tmp_path / "labels"))
     store = tmp_path / "store.yaml"
@@ -283,7 +284,7 @@ def test_cli_build_aggregates_as_of_pinned_versions_and_rebuild_reproduces(spark
 
     assert read(str(tmp_path / "out")) == want
     # The event table moves on; a rebuild from the manifest reads version 0 again.
-    spark.createDataFrame([(1, t0 + timedelta(minutes=5), 10_000, 99)], ddl).write.format("delta").mode("append") \
+    local_frame(spark, [(1, t0 + timedelta(minutes=5), 10_000, 99)], ddl).write.format("delta").mode("append") \
         .save(str(root / "user_events"))
     assert DeltaTable.forPath(spark, str(root / "user_events")).history(1).first().version == 1
     proc = run_cli("rebuild", str(tmp_path / "out"), "--out", str(tmp_path / "again"))

@@ -23,6 +23,7 @@ from fstore_batch.joins.quantize import error_report, quantize_embeddings
 from fstore_batch.joins.sampling import LabelSampling, sample_labels
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.spark_local import local_frame
 
 T = datetime(2026, 10, 1, tzinfo=UTC)
 SNAP_20 = "user_profile@2026-10-20T00:00:00Z"
@@ -50,8 +51,8 @@ def ages(df, key: str = "lid") -> dict:
 @pytest.mark.parametrize("reverse", [False, True], ids=["in_order", "reversed"])
 def test_string_snapshot_id_tie_breaker_picks_the_newest_snapshot(spark, ansi, reverse):
     rows = [(1, s(5), SNAP_20, 30), (1, s(5), SNAP_31, 31)]
-    profile = spark.createDataFrame(rows[::-1] if reverse else rows, "user_id long, event_ts timestamp, snapshot_id string, age int")
-    labels = spark.createDataFrame([(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
+    profile = local_frame(spark, rows[::-1] if reverse else rows, "user_id long, event_ts timestamp, snapshot_id string, age int")
+    labels = local_frame(spark, [(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
     src = FeatureSource("user_profile", profile, {"user_id": "user_id"}, ["age"], tie_breaker="snapshot_id")
     for bucket in (None, timedelta(seconds=7)):
         assert ages(point_in_time_join(labels, [src], partitions=2, time_bucket=bucket)) == {0: 31}
@@ -73,11 +74,11 @@ TIE_BREAKERS = [
 @pytest.mark.parametrize("reverse", [False, True], ids=["in_order", "reversed"])
 def test_tie_breakers_of_every_orderable_type_compare_natively(spark, ansi, reverse):
     """One source per type, all in one key group (one pass): the larger tie-breaker wins in each."""
-    labels = spark.createDataFrame([(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
+    labels = local_frame(spark, [(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
     sources = []
     for i, (ddl, low, high) in enumerate(TIE_BREAKERS):
         rows = [(1, s(5), low, 30 + i), (1, s(5), high, 60 + i)]
-        df = spark.createDataFrame(rows[::-1] if reverse else rows, f"user_id long, event_ts timestamp, tb {ddl}, f{i} int")
+        df = local_frame(spark, rows[::-1] if reverse else rows, f"user_id long, event_ts timestamp, tb {ddl}, f{i} int")
         sources.append(FeatureSource(f"p{i}", df, {"user_id": "user_id"}, [f"f{i}"], tie_breaker="tb"))
     row = point_in_time_join(labels, sources, partitions=2).first()
     assert {ddl: row[f"f{i}"] for i, (ddl, _, _) in enumerate(TIE_BREAKERS)} == \
@@ -85,7 +86,7 @@ def test_tie_breakers_of_every_orderable_type_compare_natively(spark, ansi, reve
 
 
 def test_an_unorderable_tie_breaker_is_rejected_when_the_source_is_made(spark):
-    profile = spark.createDataFrame([(1, s(5), {"a": 1}, 30)], "user_id long, event_ts timestamp, tb map<string,int>, age int")
+    profile = local_frame(spark, [(1, s(5), {"a": 1}, 30)], "user_id long, event_ts timestamp, tb map<string,int>, age int")
     with pytest.raises(SchemaError, match="feature table 'p': column 'tb' expected a tie-breaker of an orderable type.*"
                                           "got map<string,int>"):
         FeatureSource("p", profile, {"user_id": "user_id"}, ["age"], tie_breaker="tb")
@@ -97,11 +98,11 @@ def test_an_unorderable_tie_breaker_is_rejected_when_the_source_is_made(spark):
 def test_rows_equal_after_the_tie_breaker_never_follow_input_order(spark):
     """Same time, same tie-breaker, different values: one fixed winner for every row order and partitioning."""
     rows = [(1, s(5), 7, age, country) for age, country in [(30, "DE"), (31, "US"), (None, "FR"), (32, None)]]
-    labels = spark.createDataFrame([(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
+    labels = local_frame(spark, [(0, 1, s(10))], "lid long, user_id long, label_ts timestamp")
     seen = set()
     for perm in ([0, 1, 2, 3], [2, 0, 3, 1]):
         for parts in (1, 3):
-            profile = spark.createDataFrame([rows[i] for i in perm], "user_id long, event_ts timestamp, tb int, age int, "
+            profile = local_frame(spark, [rows[i] for i in perm], "user_id long, event_ts timestamp, tb int, age int, "
                                             "country string").repartition(parts)
             for tb in ("tb", None):
                 src = FeatureSource("p", profile, {"user_id": "user_id"}, ["age", "country"], tie_breaker=tb)
@@ -113,24 +114,24 @@ def test_rows_equal_after_the_tie_breaker_never_follow_input_order(spark):
 # --- 2. integer key widths: widen, never narrow -----------------------------------------------
 
 def test_int_label_keys_against_bigint_table_keys_beyond_int(spark, ansi):
-    labels = spark.createDataFrame([(0, 7, s(10)), (1, 8, s(10))], "lid long, user_id int, label_ts timestamp")
-    profile = spark.createDataFrame([(2**32 + 7, s(5), 99), (8, s(5), 40)], "user_id bigint, event_ts timestamp, age int")
+    labels = local_frame(spark, [(0, 7, s(10)), (1, 8, s(10))], "lid long, user_id int, label_ts timestamp")
+    profile = local_frame(spark, [(2**32 + 7, s(5), 99), (8, s(5), 40)], "user_id bigint, event_ts timestamp, age int")
     src = FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])
     for bucket in (None, timedelta(days=1)):
         out = point_in_time_join(labels, [src], time_bucket=bucket)
         assert ages(out) == {0: None, 1: 40}
         assert dict(out.dtypes)["user_id"] == "int"  # label columns come out unchanged
 
-    events = spark.createDataFrame([(2**32 + 7, s(1), 900), (8, s(2), 800), (8, s(3), 801)],
+    events = local_frame(spark, [(2**32 + 7, s(1), 900), (8, s(2), 800), (8, s(3), 801)],
                                    "user_id bigint, event_ts timestamp, item_id long")
     seq = last_n_events(labels, SequenceSource("clicks", events, {"user_id": "user_id"}, ["item_id"], n=5))
     assert {r.lid: r.clicks_item_id for r in seq.collect()} == {0: [], 1: [801, 800]}
 
 
 def test_bigint_label_keys_against_narrower_table_keys(spark, ansi):
-    labels = spark.createDataFrame([(0, 2**32 + 7, s(10)), (1, 7, s(10)), (2, -(2**40), s(10))],
+    labels = local_frame(spark, [(0, 2**32 + 7, s(10)), (1, 7, s(10)), (2, -(2**40), s(10))],
                                    "lid long, user_id bigint, label_ts timestamp")
-    profile = spark.createDataFrame([(7, s(5), 1), (-32768, s(5), 2)], "user_id smallint, event_ts timestamp, age int")
+    profile = local_frame(spark, [(7, s(5), 1), (-32768, s(5), 2)], "user_id smallint, event_ts timestamp, age int")
     assert ages(point_in_time_join(labels, [FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])])) == \
         {0: None, 1: 1, 2: None}
 
@@ -138,10 +139,10 @@ def test_bigint_label_keys_against_narrower_table_keys(spark, ansi):
 # --- 3. every timestamp Spark can hold --------------------------------------------------------
 
 def test_labels_before_1970_come_out_with_their_features(spark, ansi):
-    labels = spark.createDataFrame([(0, 1, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    labels = local_frame(spark, [(0, 1, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
                                     (1, 1, datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC))],
                                    "lid long, user_id long, label_ts timestamp")
-    profile = spark.createDataFrame([(1, datetime(1969, 12, 31, 23, tzinfo=UTC), 30)], "user_id long, event_ts timestamp, age int")
+    profile = local_frame(spark, [(1, datetime(1969, 12, 31, 23, tzinfo=UTC), 30)], "user_id long, event_ts timestamp, age int")
     for bucket in (None, timedelta(minutes=7), timedelta(days=1)):
         for ttl in (None, timedelta(hours=1, seconds=1)):
             src = FeatureSource("p", profile, {"user_id": "user_id"}, ["age"], ttl=ttl)
@@ -151,9 +152,9 @@ def test_labels_before_1970_come_out_with_their_features(spark, ansi):
 @pytest.mark.parametrize("bucket", [None, timedelta(days=365)])
 def test_first_and_last_instants_of_years_1_to_9999(spark, ansi, bucket):
     """Labels at both ends of the range; strict sources and TTLs measured exactly in microseconds."""
-    labels = spark.createDataFrame([(0, 1, FIRST), (1, 1, FIRST + timedelta(microseconds=1)), (2, 1, LAST),
+    labels = local_frame(spark, [(0, 1, FIRST), (1, 1, FIRST + timedelta(microseconds=1)), (2, 1, LAST),
                                     (3, 1, LAST - timedelta(microseconds=1))], "lid long, user_id long, label_ts timestamp")
-    feats = spark.createDataFrame([(1, FIRST, 10), (1, LAST, 20), (1, LAST - timedelta(microseconds=2), 19)],
+    feats = local_frame(spark, [(1, FIRST, 10), (1, LAST, 20), (1, LAST - timedelta(microseconds=2), 19)],
                                   "user_id long, event_ts timestamp, age int")
     plain = FeatureSource("p", feats, {"user_id": "user_id"}, ["age"], ttl=timedelta(microseconds=1))
     strict = FeatureSource("q", feats.withColumnRenamed("age", "age_q"), {"user_id": "user_id"}, ["age_q"], strict=True)
@@ -165,9 +166,9 @@ def test_first_and_last_instants_of_years_1_to_9999(spark, ansi, bucket):
 
 def test_sequences_and_sampling_windows_before_1970_and_at_the_ends(spark, ansi):
     old = datetime(1200, 3, 1, tzinfo=UTC)  # before the Gregorian switch: no Julian shift may happen
-    labels = spark.createDataFrame([(0, 1, old), (1, 1, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)), (2, 1, LAST)],
+    labels = local_frame(spark, [(0, 1, old), (1, 1, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)), (2, 1, LAST)],
                                    "lid long, user_id long, label_ts timestamp")
-    events = spark.createDataFrame([(1, FIRST, 1), (1, old - timedelta(microseconds=1), 2), (1, old, 3),
+    events = local_frame(spark, [(1, FIRST, 1), (1, old - timedelta(microseconds=1), 2), (1, old, 3),
                                     (1, datetime(1969, 12, 31, 23, 59, 58, tzinfo=UTC), 4), (1, LAST, 5)],
                                    "user_id long, event_ts timestamp, item_id long")
     seq = SequenceSource("c", events, {"user_id": "user_id"}, ["item_id"], n=10)
@@ -191,7 +192,7 @@ def test_sequences_and_sampling_windows_before_1970_and_at_the_ends(spark, ansi)
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
 def test_non_finite_vectors_come_out_null_and_are_counted(spark, ansi, tmp_path, bad):
-    df = spark.createDataFrame([(0, [bad, 1.0], [bad, 1.0]), (1, [2.0, 1.0], [2.0, 1.0]), (2, None, None),
+    df = local_frame(spark, [(0, [bad, 1.0], [bad, 1.0]), (1, [2.0, 1.0], [2.0, 1.0]), (2, None, None),
                                 (3, [1e300, -1e300], [1.0, 7e4])], "id int, a array<double>, b array<float>")
     modes = {"a": QuantizeMode.INT8, "b": QuantizeMode.FLOAT16}
     out, obs = quantize_embeddings(df, modes)
@@ -210,11 +211,11 @@ def test_non_finite_vectors_come_out_null_and_are_counted(spark, ansi, tmp_path,
 # --- 5. equal-time events in sequences --------------------------------------------------------
 
 def test_equal_time_events_give_the_same_sequence_in_any_row_order(spark, ansi):
-    labels = spark.createDataFrame([(0, 7, s(11))], "lid long, user_id long, label_ts timestamp")
+    labels = local_frame(spark, [(0, 7, s(11))], "lid long, user_id long, label_ts timestamp")
     outs = set()
     for rows in ([(7, s(10), 100, 1), (7, s(10), 200, 2)], [(7, s(10), 200, 2), (7, s(10), 100, 1)]):
         for parts in (1, 2, 5):
-            events = spark.createDataFrame(rows, "user_id long, event_ts timestamp, item_id long, rank int").repartition(parts)
+            events = local_frame(spark, rows, "user_id long, event_ts timestamp, item_id long, rank int").repartition(parts)
             plain = SequenceSource("c", events, {"user_id": "user_id"}, ["item_id"], n=1)
             ranked = SequenceSource("c", events, {"user_id": "user_id"}, ["item_id"], n=1, tie_breaker="rank")
             outs.add(("plain", tuple(last_n_events(labels, plain, partitions=parts).first().c_item_id)))
@@ -227,8 +228,8 @@ def test_equal_time_events_give_the_same_sequence_in_any_row_order(spark, ansi):
 def _write_build_inputs(spark, tmp_path, *, label_rows, label_ddl, tables, training):
     root = tmp_path / "delta"
     for name, (rows, ddl) in tables.items():
-        spark.createDataFrame(rows, ddl).write.format("delta").save(str(root / name))
-    spark.createDataFrame(label_rows, label_ddl).write.parquet(str(tmp_path / "labels"))
+        local_frame(spark, rows, ddl).write.format("delta").save(str(root / name))
+    local_frame(spark, label_rows, label_ddl).write.parquet(str(tmp_path / "labels"))
     store = tmp_path / "store.yaml"
     store.write_text(json.dumps({"storage": {"root": str(root)}}))
     ts = tmp_path / "training.yaml"
@@ -306,8 +307,8 @@ def test_cli_build_quantizes_clean_rows_and_counts_non_finite_vectors(spark, tmp
 def test_skew_matching_compares_and_outputs_keys_in_the_wider_type(spark, ansi):
     from fstore_batch.validation.match import MATCHED, OFFLINE_ONLY, ONLINE_ONLY, Sides, match_rows
 
-    log = spark.createDataFrame([("a", 7, s(0)), ("c", 8, s(0))], "request_id string, user_id int, request_ts timestamp")
-    offline = spark.createDataFrame([("b", 2**32 + 7, s(0)), ("c", 8, s(0))],
+    log = local_frame(spark, [("a", 7, s(0)), ("c", 8, s(0))], "request_id string, user_id int, request_ts timestamp")
+    offline = local_frame(spark, [("b", 2**32 + 7, s(0)), ("c", 8, s(0))],
                                     "request_id string, user_id bigint, event_ts timestamp")
     # The request-id path; every key column of the skew table comes from _finish either way.
     table = match_rows(log, offline, Sides("request_id", "request_ts", "event_ts", ["user_id"]), [], fallback=False)
@@ -331,9 +332,9 @@ def test_skew_matching_falls_back_to_keys_and_time_in_the_wider_key_type(spark, 
         match_rows,
     )
 
-    log = spark.createDataFrame([("a", 7, s(0)), ("c", 8, s(0)), ("d", 9, s(100))],
+    log = local_frame(spark, [("a", 7, s(0)), ("c", 8, s(0)), ("d", 9, s(100))],
                                 "request_id string, user_id int, request_ts timestamp")
-    offline = spark.createDataFrame([("x", 2**32 + 7, s(0)), ("c", 8, s(0)), ("y", 9, s(100) + timedelta(milliseconds=400))],
+    offline = local_frame(spark, [("x", 2**32 + 7, s(0)), ("c", 8, s(0)), ("y", 9, s(100) + timedelta(milliseconds=400))],
                                     "request_id string, user_id bigint, event_ts timestamp")
     sides = Sides(request_id, "request_ts", "event_ts", ["user_id"])
     table = match_rows(log, offline, sides, [], fallback=True, time_tolerance=timedelta(seconds=1))
@@ -355,7 +356,7 @@ def test_hourly_skew_metrics_before_1970(spark):
     hours = [datetime(1969, 12, 31, 23, 30, tzinfo=UTC), datetime(1970, 1, 1, 0, 30, tzinfo=UTC),
              datetime(1969, 12, 31, 23, 59, tzinfo=UTC)]
     rows = [(f"r{i}", t, "matched", 1.0, 1.0 if i else 2.0) for i, t in enumerate(hours)]
-    matched = spark.createDataFrame(rows, "request_id string, _ts timestamp, _status string, on__x double, off__x double")
+    matched = local_frame(spark, rows, "request_id string, _ts timestamp, _status string, on__x double, off__x double")
     feature = Feature("x", "x", "x", FeatureKind.NUMERIC, Tolerance(), DEFAULT_THRESHOLDS)
     got = {(h["hour"].replace(tzinfo=UTC), h["value"]) for h in hourly(matched, [feature]) if h["metric"] == "n"}
     assert got == {(datetime(1969, 12, 31, 23, tzinfo=UTC), 2.0), (datetime(1970, 1, 1, tzinfo=UTC), 1.0)}

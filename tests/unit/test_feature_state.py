@@ -24,6 +24,7 @@ from fstore_batch.joins.build import build_training_set, read_manifest, rebuild
 from fstore_batch.joins.pit import point_in_time_join
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
 from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.catalog import snapshot_metadata
 from fstore_batch.storage.delta.maintenance import maintain, maintain_state
 from fstore_batch.storage.delta.state import (
@@ -69,9 +70,9 @@ def joined(labels, rows, *, ttl, n):
                                                    max_size=8),
        st.one_of(st.none(), st.integers(0, 5)), st.integers(1, 3), st.integers(0, 2))
 def test_state_plus_later_rows_joins_like_the_full_history(spark, rows_in, as_of, labels_in, ttl, n, spare):
-    history = spark.createDataFrame([(k, at(t), s, a, c, f"s{t}") for k, t, s, a, c in rows_in], HISTORY)
+    history = local_frame(spark, [(k, at(t), s, a, c, f"s{t}") for k, t, s, a, c in rows_in], HISTORY)
     # labels at the as-of (offset 0) or after it; key 4 has no history
-    labels = spark.createDataFrame([(i, k, at(as_of + d)) for i, (k, d) in enumerate(labels_in)], LABELS)
+    labels = local_frame(spark, [(i, k, at(as_of + d)) for i, (k, d) in enumerate(labels_in)], LABELS)
     state = select_state(history, ["user_id"], FEATURES, at(as_of), events=n + spare)
     rows = state.unionByName(history.where(F.col("event_ts") > F.lit(at(as_of))))
     assert joined(labels, rows, ttl=ttl, n=n) == joined(labels, history, ttl=ttl, n=n)
@@ -79,7 +80,7 @@ def test_state_plus_later_rows_joins_like_the_full_history(spark, rows_in, as_of
 
 def _snapshot(spark, path, rows, *, as_of, mode, snapshot_id, events=2, kill=False):
     """What the snapshot job does: the state first (naming the history commit to come), then the history."""
-    df = spark.createDataFrame([(k, at(t), s, a, c, snapshot_id) for k, t, s, a, c in rows], HISTORY)
+    df = local_frame(spark, [(k, at(t), s, a, c, snapshot_id) for k, t, s, a, c in rows], HISTORY)
     nxt = _version(spark, path) + 1 if DeltaTable.isDeltaTable(spark, path) else 0
     st_info = update_state(spark, path, ["user_id"], FEATURES, events=events, as_of_ms=int(at(as_of).timestamp() * 1000),
                            snapshot_id=snapshot_id, history_version=nxt, new_rows=df, full=mode == "full")
@@ -110,7 +111,7 @@ def test_incremental_state_backfill_and_a_run_killed_between_its_commits(spark, 
         version = _version(spark, path)
         st_info = pick_state(spark, path, version, at_or_before=at(first_label), keys={"user_id"}, events=2)
         assert st_info is not None
-        labels = spark.createDataFrame([(i, k, at(first_label + d)) for i, (k, d) in
+        labels = local_frame(spark, [(i, k, at(first_label + d)) for i, (k, d) in
                                         enumerate((k, d) for k in (1, 2, 3, 4) for d in (0, 1, 5))], LABELS)
         full = spark.read.format("delta").load(path)
         via = read_with_state(spark, path, version, st_info.manifest(state_path(path)), until_us=None)
@@ -146,7 +147,7 @@ def _build(spark, tmp_path, path, version, first_label, out, *, use_state=True):
     a tie-breaker, a sequence of 2 events) against history ``version``; returns (metrics, rows sorted)."""
     labels = tmp_path / f"labels_{first_label}"
     if not labels.exists():  # written once: a rebuild checks that the label files are the build's
-        spark.createDataFrame([(i, k, at(first_label + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
+        local_frame(spark, [(i, k, at(first_label + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
                                                                                       for d in (0, 1, 2))],
                               LABELS).write.parquet(str(labels))
     cfg = TrainingSetConfig.model_validate({
@@ -227,7 +228,7 @@ def test_maintenance_keeps_the_newest_usable_state_behind_a_dead_run_and_its_rer
     rows.append((1, 13, 0, 32, "NL"))
     version = _version(spark, path)
     assert pick_state(spark, path, version, at_or_before=at(13), keys={"user_id"}) == rerun
-    labels = spark.createDataFrame([(i, k, at(13 + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
+    labels = local_frame(spark, [(i, k, at(13 + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
                                                                                    for d in (0, 1, 2))], LABELS)
     via = read_with_state(spark, path, version, rerun.manifest(state_path(path)))
     assert joined(labels, via, ttl=None, n=2) == joined(labels, spark.read.format("delta").load(path), ttl=None, n=2)

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from fstore_batch.errors import JoinError, SchemaError
 from fstore_batch.joins.pit import point_in_time_join
 from fstore_batch.joins.spec import FeatureSource
+from fstore_batch.spark_local import local_frame
 
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
 LABELS = "lid long, user_id long, label_ts timestamp, y int"
@@ -107,16 +108,16 @@ def test_matches_brute_force(spark, ansi, labels_in, profile_in, stats_in, ttl_p
                for rid, (k, t, age, c) in enumerate(profile_in)]
     stats = [(rid, tk(k), at_(t), rid, n) for rid, (k, t, n) in enumerate(stats_in)]
     rnd.shuffle(profile), rnd.shuffle(stats), rnd.shuffle(labels)  # input order must not matter
-    profile_df = spark.createDataFrame(profile, f"rid long, user_id {table_key}, event_ts timestamp, seq {tie_type}, "
+    profile_df = local_frame(spark, profile, f"rid long, user_id {table_key}, event_ts timestamp, seq {tie_type}, "
                                                 "age int, country string").repartition(parts)
-    stats_df = spark.createDataFrame(stats, f"rid long, uid {table_key}, event_ts timestamp, seq long, clicks long")
+    stats_df = local_frame(spark, stats, f"rid long, uid {table_key}, event_ts timestamp, seq long, clicks long")
     sources = [
         FeatureSource("profile", profile_df, {"user_id": "user_id"}, ["age", "country"],
                       ttl=None if ttl_p is None else timedelta(seconds=ttl_p), tie_breaker="seq"),
         FeatureSource("stats", stats_df, {"user_id": "uid"}, ["clicks"],
                       ttl=None if ttl_s is None else timedelta(seconds=ttl_s), tie_breaker="seq", strict=strict_s),
     ]
-    label_df = spark.createDataFrame(labels, f"lid long, user_id {label_key}, label_ts timestamp, y int")
+    label_df = local_frame(spark, labels, f"lid long, user_id {label_key}, label_ts timestamp, y int")
     got = point_in_time_join(label_df, sources, partitions=3,
                              time_bucket=None if bucket is None else timedelta(seconds=bucket)
                              ).select("lid", "user_id", "y", "age", "country", "clicks").collect()
@@ -146,9 +147,9 @@ def test_matches_duckdb_asof_join(spark, labels_in, feats_in, ttl):
     labels = [(i, k, at(t), 0) for i, (k, t) in enumerate(labels_in)]
     uniq = {(k, t): v for k, t, v in feats_in}  # one row per (key, ts): ASOF has no tie order
     feats = [(k, at(t), 0, v, None) for (k, t), v in uniq.items()]
-    src = FeatureSource("profile", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"}, ["age"],
+    src = FeatureSource("profile", local_frame(spark, feats, PROFILE), {"user_id": "user_id"}, ["age"],
                         ttl=None if ttl is None else timedelta(seconds=ttl))
-    got = point_in_time_join(spark.createDataFrame(labels, LABELS), [src], partitions=2).toPandas()
+    got = point_in_time_join(local_frame(spark, labels, LABELS), [src], partitions=2).toPandas()
 
     con = duckdb.connect()
     con.register("l", pd.DataFrame(labels, columns=["lid", "user_id", "label_ts", "y"]))
@@ -167,8 +168,8 @@ def test_matches_duckdb_asof_join(spark, labels_in, feats_in, ttl):
 
 
 def test_bad_inputs_get_clear_errors(spark):
-    labels = spark.createDataFrame([(1, 1, at(0), 0)], LABELS)
-    profile = spark.createDataFrame([(1, at(0), 0, 1, "DE")], PROFILE)
+    labels = local_frame(spark, [(1, 1, at(0), 0)], LABELS)
+    profile = local_frame(spark, [(1, at(0), 0, 1, "DE")], PROFILE)
     with pytest.raises(SchemaError, match="feature table 'profile': column 'height' expected a column of the table"):
         FeatureSource("profile", profile, {"user_id": "user_id"}, ["height"])
     src = FeatureSource("profile", profile, {"user_id": "user_id"}, ["age"])
@@ -194,8 +195,8 @@ def test_bad_inputs_get_clear_errors(spark):
 
 
 def test_labels_with_null_key_or_time_are_kept_with_null_features(spark):
-    labels = spark.createDataFrame([(0, None, at(5), 0), (1, 1, None, 0), (2, 1, at(5), 0)], LABELS)
-    profile = spark.createDataFrame([(1, at(1), 0, 30, "DE")], PROFILE)
+    labels = local_frame(spark, [(0, None, at(5), 0), (1, 1, None, 0), (2, 1, at(5), 0)], LABELS)
+    profile = local_frame(spark, [(1, at(1), 0, 30, "DE")], PROFILE)
     got = point_in_time_join(labels, [FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])]).toPandas()
     assert {r.lid: _none(r.age) for r in got.itertuples()} == {0: None, 1: None, 2: 30}
 
@@ -206,8 +207,8 @@ def test_a_long_history_per_key_with_ttl(spark, bucket):
     ttl = timedelta(seconds=10)
     feats = [(1, at(t), t, t, None) for t in range(0, 40, 2)]
     labels = [(i, 1, at(t), 0) for i, t in enumerate(range(1, 60, 3))]
-    got = point_in_time_join(spark.createDataFrame(labels, LABELS),
-                             [FeatureSource("p", spark.createDataFrame(feats, PROFILE), {"user_id": "user_id"},
+    got = point_in_time_join(local_frame(spark, labels, LABELS),
+                             [FeatureSource("p", local_frame(spark, feats, PROFILE), {"user_id": "user_id"},
                                             ["age", "country"], ttl=ttl)],
                              partitions=1, time_bucket=bucket).toPandas()
     for r in got.itertuples():
@@ -220,9 +221,9 @@ def test_a_long_history_per_key_with_ttl(spark, bucket):
 
 def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark):
     """String and decimal tie-breakers, widened keys and a TTL add sort columns, not exchanges."""
-    labels = spark.createDataFrame([(0, 1, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
-    a = spark.createDataFrame([(1, at(1), "s1", 30)], "user_id long, event_ts timestamp, snapshot_id string, age int")
-    b = spark.createDataFrame([(1, at(1), Decimal(1), 7)], "uid smallint, event_ts timestamp, v decimal(20,2), clicks int")
+    labels = local_frame(spark, [(0, 1, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
+    a = local_frame(spark, [(1, at(1), "s1", 30)], "user_id long, event_ts timestamp, snapshot_id string, age int")
+    b = local_frame(spark, [(1, at(1), Decimal(1), 7)], "uid smallint, event_ts timestamp, v decimal(20,2), clicks int")
     out = point_in_time_join(labels, [FeatureSource("a", a, {"user_id": "user_id"}, ["age"], tie_breaker="snapshot_id",
                                                     ttl=timedelta(seconds=9)),
                                       FeatureSource("b", b, {"user_id": "uid"}, ["clicks"], tie_breaker="v")])
@@ -235,8 +236,8 @@ def test_native_tie_breakers_keep_one_shuffle_and_no_python_per_key_group(spark)
 def test_feature_rows_of_keys_no_label_has_are_dropped_before_the_shuffle(spark):
     """A bloom filter of the labels' keys (compared in the wider key type) filters the feature rows
     before the exchange: a daily build's one day of labels shuffles only its keys' history."""
-    labels = spark.createDataFrame([(0, 1, at(5), 0), (1, None, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
-    profile = spark.createDataFrame([(1, at(1), 0, 30, "DE"), ((1 << 32) + 1, at(1), 0, 40, "FR"), (2, at(2), 0, 50, "IT")],
+    labels = local_frame(spark, [(0, 1, at(5), 0), (1, None, at(5), 0)], "lid long, user_id int, label_ts timestamp, y int")
+    profile = local_frame(spark, [(1, at(1), 0, 30, "DE"), ((1 << 32) + 1, at(1), 0, 40, "FR"), (2, at(2), 0, 50, "IT")],
                                     PROFILE)
     out = point_in_time_join(labels, [FeatureSource("p", profile, {"user_id": "user_id"}, ["age"])])
     plan = out._jdf.queryExecution().executedPlan().toString()

@@ -12,13 +12,14 @@ from pyspark.sql import functions as F
 
 from fstore_batch.errors import SchemaError
 from fstore_batch.joins.quantize import QuantizeMode, error_report, quantize_embeddings
+from fstore_batch.spark_local import local_frame
 
 
 def test_int8_and_float16_reconstruct_within_their_precision_and_report_the_error(spark, tmp_path):
     rng = np.random.default_rng(0)
     vecs = rng.standard_normal((50, 16)).astype(np.float32)
     rows = [(i, v.tolist(), v.tolist()) for i, v in enumerate(vecs)] + [(50, None, None), (51, [0.0] * 16, [0.0] * 16)]
-    df = spark.createDataFrame(rows, "id int, a array<float>, b array<float>")
+    df = local_frame(spark, rows, "id int, a array<float>, b array<float>")
     modes = {"a": QuantizeMode.INT8, "b": QuantizeMode.FLOAT16}
     out, obs = quantize_embeddings(df, modes)
     out.write.parquet(str(tmp_path / "q"))  # the observation fills while the output is written
@@ -43,7 +44,7 @@ def test_int8_and_float16_reconstruct_within_their_precision_and_report_the_erro
 
 
 def test_only_float_arrays_can_be_quantized(spark):
-    df = spark.createDataFrame([(1, [1, 2])], "id int, v array<int>")
+    df = local_frame(spark, [(1, [1, 2])], "id int, v array<int>")
     with pytest.raises(SchemaError, match="column 'v' expected array<float> or array<double> to quantize.*array<int>"):
         quantize_embeddings(df, {"v": QuantizeMode.INT8})
     with pytest.raises(SchemaError, match="column 'w' expected an embedding column"):
@@ -55,7 +56,7 @@ def test_only_float_arrays_can_be_quantized(spark):
     st.floats(-1e6, 1e6, width=32), st.sampled_from([float("nan"), float("inf"), float("-inf")])), min_size=3, max_size=3)),
     min_size=1, max_size=12))
 def test_non_finite_vectors_are_null_and_counted_finite_ones_quantized(spark, tmp_path_factory, vectors):
-    df = spark.createDataFrame(list(enumerate(vectors)), "id int, v array<float>").withColumn("w", F.col("v"))
+    df = local_frame(spark, list(enumerate(vectors)), "id int, v array<float>").withColumn("w", F.col("v"))
     modes = {"v": QuantizeMode.INT8, "w": QuantizeMode.FLOAT16}
     out, obs = quantize_embeddings(df, modes)
     path = str(tmp_path_factory.mktemp("q"))

@@ -8,6 +8,7 @@ import pytest
 
 from fstore_batch.errors import SchemaError
 from fstore_batch.joins.sampling import LabelSampling, Stratum, sample_labels
+from fstore_batch.spark_local import local_frame
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
@@ -15,7 +16,7 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def labels(spark):
     rows = [(f"r{i}", T0 + timedelta(minutes=i), i % 4 == 0) for i in range(20_000)]
-    return spark.createDataFrame(rows, "request_id string, event_ts timestamp, clicked boolean").selectExpr(
+    return local_frame(spark, rows, "request_id string, event_ts timestamp, clicked boolean").selectExpr(
         "request_id", "event_ts", "cast(clicked as int) as label")
 
 

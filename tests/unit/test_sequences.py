@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from fstore_batch.errors import SchemaError
 from fstore_batch.joins.sequences import SequenceSource, last_n_events
+from fstore_batch.spark_local import local_frame
 
 EPOCH = datetime(2026, 10, 1, tzinfo=UTC)
 LABELS = "lid long, user_id long, label_ts timestamp"
@@ -65,11 +66,11 @@ def test_last_n_matches_brute_force(spark, ansi, labels_in, events_in, n, max_ag
               for k, t, j, r in events_in]
     rnd.shuffle(events)
     ddl = f"uid {table_key}, event_ts timestamp, item_id long, dwell int, tb {'int' if tb is None else tie_type}"
-    events_df = spark.createDataFrame(events, ddl).repartition(parts)
+    events_df = local_frame(spark, events, ddl).repartition(parts)
     seq = SequenceSource("clicks", events_df, {"user_id": "uid"}, ["item_id", "dwell"],
                          n=n, max_age=None if max_age is None else timedelta(seconds=max_age),
                          tie_breaker=None if tb is None else "tb")
-    got = last_n_events(spark.createDataFrame(labels, f"lid long, user_id {label_key}, label_ts timestamp"), seq,
+    got = last_n_events(local_frame(spark, labels, f"lid long, user_id {label_key}, label_ts timestamp"), seq,
                         partitions=parts).select("lid", "clicks_item_id", "clicks_dwell",
                                                  F.transform("clicks_event_ts", F.unix_micros).alias("us")).collect()
     assert sorted(r.lid for r in got) == [lbl[0] for lbl in labels]
@@ -87,12 +88,12 @@ def test_last_n_matches_brute_force(spark, ansi, labels_in, events_in, n, max_ag
 def test_reshuffled_events_give_identical_sequences(spark):
     """Many equal-time events per user, stored in other row orders and partition counts: the same lists."""
     events = [(u, at(t // 4), 100 * u + t) for u in range(1, 4) for t in range(40)]  # 4 events per second
-    labels = spark.createDataFrame([(i, u, at(s)) for i, (u, s) in enumerate([(u, s) for u in range(1, 4)
+    labels = local_frame(spark, [(i, u, at(s)) for i, (u, s) in enumerate([(u, s) for u in range(1, 4)
                                                                               for s in (3, 6, 11)])],
                                    "lid long, user_id long, label_ts timestamp")
     results = []
     for seed, parts in [(0, 1), (1, 3), (2, 7)]:
-        df = spark.createDataFrame(events, "uid long, event_ts timestamp, item_id long").orderBy(F.rand(seed)).repartition(parts)
+        df = local_frame(spark, events, "uid long, event_ts timestamp, item_id long").orderBy(F.rand(seed)).repartition(parts)
         seq = SequenceSource("clicks", df, {"user_id": "uid"}, ["item_id"], n=5)
         results.append(sorted((r.lid, tuple(r.clicks_item_id)) for r in last_n_events(labels, seq, partitions=parts).collect()))
     assert results[0] == results[1] == results[2]
@@ -103,8 +104,8 @@ def test_windows_cross_arrow_batches(spark):
     try:
         events = [(1, at(t), t, t) for t in range(0, 60, 2)]
         labels = [(i, 1, at(t)) for i, t in enumerate(range(1, 70, 5))]
-        seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=3)
-        got = {r.lid: r.clicks_item_id for r in last_n_events(spark.createDataFrame(labels, LABELS), seq,
+        seq = SequenceSource("clicks", local_frame(spark, events, EVENTS), {"user_id": "uid"}, ["item_id"], n=3)
+        got = {r.lid: r.clicks_item_id for r in last_n_events(local_frame(spark, labels, LABELS), seq,
                                                                partitions=1).collect()}
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
@@ -113,11 +114,11 @@ def test_windows_cross_arrow_batches(spark):
 
 
 def test_bad_sequence_inputs(spark):
-    events = spark.createDataFrame([(1, at(0), 1, 1)], EVENTS)
+    events = local_frame(spark, [(1, at(0), 1, 1)], EVENTS)
     with pytest.raises(SchemaError, match="event table 'clicks': column 'sku' expected a column of the table"):
         SequenceSource("clicks", events, {"user_id": "uid"}, ["sku"])
     seq = SequenceSource("clicks", events, {"user_id": "uid"}, ["item_id"])
-    labels = spark.createDataFrame([(1, 1, at(1))], LABELS)
+    labels = local_frame(spark, [(1, 1, at(1))], LABELS)
     with pytest.raises(SchemaError, match="labels: column 'user_id' expected a key column"):
         last_n_events(labels.drop("user_id"), seq)
     as_string = SequenceSource("clicks", events.withColumn("uid", events.uid.cast("string")), {"user_id": "uid"}, ["item_id"])
@@ -127,8 +128,8 @@ def test_bad_sequence_inputs(spark):
 
 def test_labels_without_events_get_empty_lists_never_null(spark):
     """A null key, a null time, a key without events, labels at or before the first event: []."""
-    events = spark.createDataFrame([(1, at(5), 10, 1), (1, at(6), 11, 2)], EVENTS)
-    labels = spark.createDataFrame([(0, None, at(9)), (1, 1, None), (2, 7, at(9)), (3, 1, at(5)), (4, 1, at(6))],
+    events = local_frame(spark, [(1, at(5), 10, 1), (1, at(6), 11, 2)], EVENTS)
+    labels = local_frame(spark, [(0, None, at(9)), (1, 1, None), (2, 7, at(9)), (3, 1, at(5)), (4, 1, at(6))],
                                    LABELS)
     seq = SequenceSource("clicks", events, {"user_id": "uid"}, ["item_id", "dwell"], n=3)
     got = {r.lid: (r.clicks_item_id, r.clicks_dwell, r.clicks_event_ts) for r in last_n_events(labels, seq).collect()}
@@ -139,13 +140,13 @@ def test_long_histories_cut_at_n_across_blocks(spark):
     """Hundreds of events per key, many labels, n not dividing the count: the oracle's lists."""
     events = [(u, at(t), 1000 * u + t, t % 7) for u in (1, 2) for t in range(0, 600, 2)]
     labels = [(i, u, at(t)) for i, (u, t) in enumerate((u, t) for u in (1, 2, 3) for t in range(-1, 640, 37))]
-    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23,
+    seq = SequenceSource("clicks", local_frame(spark, events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23,
                          max_age=timedelta(seconds=41))
-    got = {r.lid: r.clicks_item_id for r in last_n_events(spark.createDataFrame(labels, LABELS), seq,
+    got = {r.lid: r.clicks_item_id for r in last_n_events(local_frame(spark, labels, LABELS), seq,
                                                            partitions=3).collect()}
     assert got == {lid: items for lid, (items, _) in oracle(labels, events, 23, 41).items()}
-    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23)
-    got = {r.lid: r.clicks_item_id for r in last_n_events(spark.createDataFrame(labels, LABELS), seq).collect()}
+    seq = SequenceSource("clicks", local_frame(spark, events, EVENTS), {"user_id": "uid"}, ["item_id"], n=23)
+    got = {r.lid: r.clicks_item_id for r in last_n_events(local_frame(spark, labels, LABELS), seq).collect()}
     assert got == {lid: items for lid, (items, _) in oracle(labels, events, 23, None).items()}
 
 
@@ -155,9 +156,9 @@ def test_a_filter_on_the_sequences_keeps_the_plan_small(spark):
     down through the cut: the plan must stay linear in size, not blow up with ``n``."""
     events = [(1, at(t), t, 0) for t in range(0, 300, 3)]
     labels = [(i, 1, at(t)) for i, t in enumerate(range(1, 320, 29))]
-    seq = SequenceSource("clicks", spark.createDataFrame(events, EVENTS), {"user_id": "uid"}, ["item_id"], n=64,
+    seq = SequenceSource("clicks", local_frame(spark, events, EVENTS), {"user_id": "uid"}, ["item_id"], n=64,
                          max_age=timedelta(seconds=150))
-    out = last_n_events(spark.createDataFrame(labels, LABELS), seq).where(F.size("clicks_item_id") > 1)
+    out = last_n_events(local_frame(spark, labels, LABELS), seq).where(F.size("clicks_item_id") > 1)
     assert len(out._jdf.queryExecution().optimizedPlan().toString()) < 50_000
     want = {lid: items for lid, (items, _) in oracle(labels, events, 64, 150).items() if len(items) > 1}
     assert {r.lid: r.clicks_item_id for r in out.collect()} == want

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
 from fstore_batch.validation.features import Feature
 from fstore_batch.validation.match import (
@@ -43,8 +44,8 @@ def _oracle(rows: list[tuple]) -> dict[str, tuple[int, tuple | None]]:
 def test_request_id_matching_collapses_duplicates_like_the_oracle(spark, online, offline):
     ddl = "request_id string, user_id int, {ts} timestamp, x double, s array<int>"
     to_rows = (lambda rows: [(r[0], r[1], T0 + timedelta(seconds=r[2]), r[3], r[4]) for r in rows])
-    log = spark.createDataFrame(to_rows(online), ddl.format(ts="request_ts"))
-    training = spark.createDataFrame(to_rows(offline), ddl.format(ts="event_ts"))
+    log = local_frame(spark, to_rows(online), ddl.format(ts="request_ts"))
+    training = local_frame(spark, to_rows(offline), ddl.format(ts="event_ts"))
     sides = Sides("request_id", "request_ts", "event_ts", ["user_id"])
     table = match_rows(log, training, sides, FEATURES, fallback=False)
     try:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fstore_batch.spark_local import local_frame
 from fstore_batch.validation import compare as C
 from fstore_batch.validation.config import DEFAULT_THRESHOLDS, FeatureKind, Tolerance
 from fstore_batch.validation.distributions import distances
@@ -25,7 +26,7 @@ def feature(name: str, kind: FeatureKind, **kw) -> Feature:
 def table(spark, name: str, ddl: str, pairs: list[tuple], hours: list[int] | None = None):
     """A matched skew table with one feature: ``(online, offline)`` per row."""
     rows = [(f"r{i}", T0 + timedelta(hours=(hours[i] if hours else 0)), "matched", a, b) for i, (a, b) in enumerate(pairs)]
-    return spark.createDataFrame(rows, f"request_id string, _ts timestamp, _status string, on__{name} {ddl}, off__{name} {ddl}")
+    return local_frame(spark, rows, f"request_id string, _ts timestamp, _status string, on__{name} {ddl}, off__{name} {ddl}")
 
 
 def levenshtein(a: list, b: list) -> int:
@@ -79,13 +80,13 @@ def test_cosine_norm_ratio_wrong_dim_and_nan(spark):
     assert m["cosine_mean"] == pytest.approx((1 / math.sqrt(2) + 1.0) / 2, rel=1e-6)  # wrong-dim and NaN rows have none
     assert m["wrong_dim_count"] == 1 and m["nan_count_online"] == 1 and m["nan_count_offline"] == 0
     assert m["norm_ratio_mean"] == pytest.approx((1 / math.sqrt(2) + 0.5) / 2, rel=1e-6)
-    one = spark.createDataFrame([([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])], "a array<double>, b array<double>")
+    one = local_frame(spark, [([1.0, 2.0, 3.0], [3.0, 2.0, 1.0])], "a array<double>, b array<double>")
     assert one.selectExpr(C.cosine("a", "b")).first()[0] == pytest.approx(10 / 14)
 
 
 def test_edit_distance_jaccard_prefix_on_hand_cases(spark):
     rows = [(list("kitten"), list("sitting")), ([1, 2, 3], [1, 3, 4, 5]), ([], [7]), ([5, 5], [5, 5])]
-    df = spark.createDataFrame([([str(x) for x in a], [str(x) for x in b]) for a, b in rows], "a array<string>, b array<string>")
+    df = local_frame(spark, [([str(x) for x in a], [str(x) for x in b]) for a, b in rows], "a array<string>, b array<string>")
     got = df.selectExpr(f"{C.edit_distance('a', 'b')} AS d", f"{C.jaccard('a', 'b')} AS j",
                         f"{C.prefix_match('a', 'b', 1)} AS p", f"{C.is_truncation('a', 'b')} AS t").collect()
     assert [r.d for r in got] == [3, 3, 1, 0]
@@ -98,7 +99,7 @@ def test_edit_distance_jaccard_prefix_on_hand_cases(spark):
 @given(st.lists(st.lists(st.integers(0, 4), max_size=8), min_size=2, max_size=2))
 def test_edit_distance_matches_dynamic_programming(spark, pair):
     a, b = pair
-    df = spark.createDataFrame([(a, b)], "a array<long>, b array<long>")
+    df = local_frame(spark, [(a, b)], "a array<long>, b array<long>")
     assert df.selectExpr(C.edit_distance("a", "b")).first()[0] == levenshtein(a, b)
 
 
@@ -137,7 +138,7 @@ def test_every_metric_of_every_kind_comes_from_one_scan_and_two_shuffles(spark):
              "e": ("array<float>", FeatureKind.EMBEDDING), "s": ("array<long>", FeatureKind.SEQUENCE)}
     cols = ", ".join(f"on__{n} {t}, off__{n} {t}" for n, (t, _) in kinds.items())
     row = ("r0", T0, "matched", 1.0, 1.0, "a", "a", [1.0], [1.0], [1], [1])
-    df = spark.createDataFrame([row], f"request_id string, _ts timestamp, _status string, {cols}")
+    df = local_frame(spark, [row], f"request_id string, _ts timestamp, _status string, {cols}")
     plan = summary_frame(df, [feature(n, k) for n, (_, k) in kinds.items()])._jdf.queryExecution().executedPlan()
     text = plan.toString()
     assert text.count("Exchange") == 2 and text.count("Scan") == 1, text

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from fstore_batch.errors import StorageError
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.state import pick_state, read_with_state, state_path
 from fstore_batch.storage.delta.tiers import apply_retention, read_history, tier_summary, tiering
 from tests.unit.test_feature_state import _snapshot, _version, at, joined
@@ -41,7 +42,7 @@ def test_retention_moves_old_rows_to_the_cold_tier_and_readers_see_each_row_once
     # a daily build through the state as of 8 s (after the cutoff) reads no cold rows and joins like the history
     state = pick_state(spark, history, version, at_or_before=at(8), keys={"user_id"})
     assert state.as_of_ms == int(at(8).timestamp() * 1000)
-    labels = spark.createDataFrame([(i, k, at(8 + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
+    labels = local_frame(spark, [(i, k, at(8 + d)) for i, (k, d) in enumerate((k, d) for k in (1, 2, 3, 4)
                                                                                    for d in (0, 2, 5))],
                                    "lid long, user_id long, label_ts timestamp")
     via = read_with_state(spark, history, version, state.manifest(state_path(history)))

@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 from fstore_batch.errors import DeltaTableNotFoundError, EmptyInputError, StorageError
 from fstore_batch.joins.build import MANIFEST_KEY
 from fstore_batch.spark_errors import spark_boundary
+from fstore_batch.spark_local import local_frame
 from fstore_batch.storage.delta.tables import new_table_guard, with_conflict_retries
 
 REGISTRY_TABLE = "training_set_registry"
@@ -101,7 +102,7 @@ def publish(spark: SparkSession, registry_path: str, entry: Publication, *, allo
         raise EmptyInputError("training set", entry.path,
                               f"the build of {entry.date.isoformat()} (version {entry.version}) has 0 rows, so it "
                               "would replace the published day with nothing")
-    row = spark.createDataFrame([tuple(asdict(entry).values())], SCHEMA)
+    row = local_frame(spark, [tuple(asdict(entry).values())], SCHEMA)
     if not DeltaTable.isDeltaTable(spark, registry_path):
         with new_table_guard(spark, registry_path), spark_boundary(what="registry", path=registry_path):
             row.write.format("delta").mode("append").save(registry_path)
