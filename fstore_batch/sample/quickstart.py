@@ -18,7 +18,7 @@ from fstore_batch.config import FeatureStoreConfig
 from fstore_batch.sample.generator import SampleSize, SampleSpec, generate
 from fstore_batch.sample.writer import write_sample
 from fstore_batch.sources.hbase.connection import hbase_connection
-from fstore_batch.storage.delta.snapshot import run_snapshot
+from fstore_batch.storage.delta.snapshot import run_snapshots
 from fstore_batch.timeutil import parse_time_ms
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def prepare_sample_store(spark: SparkSession, cfg: FeatureStoreConfig, *, labels
         log.info("seeding the %s sample into HBase (missing: %s)", size, ", ".join(missing) or "the label log")
         write_sample(cfg, generate(SampleSpec(size=SampleSize.preset(size), seed=seed)), labels_dir)
     snapshots = {}
-    for t in as_of:
-        for table in cfg.tables:
-            m = run_snapshot(spark, cfg, table.name, parse_time_ms(t))
-            snapshots.setdefault(table.name, []).append({"as_of": t, "mode": m["mode"], "version": m.get("version")})
+    names = [table.name for table in cfg.tables]
+    for t in as_of:  # two tables at a time, as `fstore-batch snapshot` does
+        for name, m in zip(names, run_snapshots(spark, cfg, names, parse_time_ms(t))):
+            snapshots.setdefault(name, []).append({"as_of": t, "mode": m["mode"], "version": m.get("version")})
     return {"seeded": seeded, "labels": str(labels_dir), "snapshots": snapshots}
