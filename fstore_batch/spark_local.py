@@ -61,9 +61,8 @@ def _value(dtype: T.DataType, v: Any) -> Any:
     if v is None:
         return None
     if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
-        micros = dtype.toInternal(v)  # naive = local time for timestamp, wall clock for timestamp_ntz
-        return _EPOCH + timedelta(microseconds=micros) if isinstance(dtype, T.TimestampType) else \
-            (_EPOCH + timedelta(microseconds=micros)).replace(tzinfo=None)
+        instant = _EPOCH + timedelta(microseconds=dtype.toInternal(v))  # naive: local time / wall clock (ntz)
+        return instant if isinstance(dtype, T.TimestampType) else instant.replace(tzinfo=None)
     if isinstance(dtype, T.StringType) and not isinstance(v, str):
         return str(v).lower() if isinstance(v, bool) else str(v)
     if isinstance(dtype, T.ArrayType):
